@@ -1,0 +1,286 @@
+"""The part every metric type shares: naming, registration and label children.
+
+A labelled metric is a *parent*: it holds its children in a dict keyed by the
+tuple of label values, so ``labels()`` is one dict lookup when the values are
+already strings. Children are instances of a slotted subclass made once per
+parent, holding what all children share (name, help, buckets) as class
+attributes; a child itself is its label values, its value cell and the label
+string rendered at its first export. ``isinstance(child, Counter)`` still holds.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from threading import Lock
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+
+from .metrics_core import Metric
+from .registry import REGISTRY, Collector, CollectorRegistry
+from .samples import Sample
+from .validation import (
+    _is_valid_legacy_labelname,
+    _is_valid_legacy_metric_name,
+    _validate_labelnames,
+    _validate_metric_name,
+)
+
+T = TypeVar("T", bound="MetricWrapperBase")
+
+
+def _build_full_name(metric_type: Optional[str], name: str, namespace: str, subsystem: str, unit: str) -> str:
+    if not name:
+        raise ValueError("Metric name should not be empty")
+    full_name = "_".join(part for part in (namespace, subsystem, name) if part)
+    if metric_type == "counter" and full_name.endswith("_total"):
+        full_name = full_name[:-6]  # the type adds it back; the family name is the OpenMetrics one
+    if unit and not full_name.endswith("_" + unit):
+        full_name += "_" + unit
+    if unit and metric_type in ("info", "stateset"):
+        raise ValueError("Metric name is of a type that cannot have a unit: " + full_name)
+    return full_name
+
+
+def _escape_label_value(value: str) -> str:
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
+
+
+def _multiprocess_active() -> bool:
+    return "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ
+
+
+class _MissingLabels:
+    """Stands in for a parent's value cell so that mutating a parent fails clearly at no cost to children."""
+
+    __slots__ = ("_type",)
+
+    def __init__(self, typ: str) -> None:
+        self._type = typ
+
+    def __getattr__(self, _name: str) -> Any:
+        raise ValueError(f"{self._type} metric is missing label values")
+
+
+class MetricWrapperBase(Collector):
+    """Base of Counter, Gauge, Summary, Histogram, Info and Enum."""
+
+    _type: Optional[str] = None
+    _reserved_labelnames: Sequence[str] = ()
+    # Children and unlabelled metrics have no child dict; labels() then explains why.
+    _metrics: Optional[Dict[Tuple[str, ...], Any]] = None
+    _labelvalues: Tuple[str, ...] = ()
+    _lbl: Optional[Tuple[str, str, str]] = None
+    _child_cls: Optional[type] = None
+    # Names of the value cells a child owns; a parent gets stand-ins that raise.
+    _value_attrs: Tuple[str, ...] = ("_value",)
+    _child_slots: Tuple[str, ...] = ("_value", "_created")
+
+    def __init__(self: T, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
+                 subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
+                 _labelvalues: Optional[Sequence[str]] = None) -> None:
+        if not isinstance(documentation, str):
+            raise TypeError(f"documentation must be str, not {type(documentation).__name__}")
+        self._original_name = name
+        self._namespace = namespace
+        self._subsystem = subsystem
+        self._name = _build_full_name(self._type, name, namespace, subsystem, unit)
+        self._labelnames = _validate_labelnames(self, labelnames)
+        self._documentation = documentation
+        self._unit = unit
+        self._kwargs: Dict[str, Any] = {}
+        _validate_metric_name(self._name)
+        # Sorted label order is the exposition order; remember the permutation once.
+        self._label_order = tuple(sorted(range(len(self._labelnames)), key=self._labelnames.__getitem__))
+        self._fast_names = _is_valid_legacy_metric_name(self._name) and all(
+            _is_valid_legacy_labelname(n) for n in self._labelnames)
+
+        if _labelvalues:
+            # Constructed as a child the way prometheus_client does it internally.
+            self._labelvalues = tuple(_labelvalues)
+            self._metric_init()
+            return
+        if self._labelnames:
+            self._lock = Lock()
+            self._metrics = {}
+            for attr in self._value_attrs:
+                setattr(self, attr, _MissingLabels(self._type or ""))
+        else:
+            self._metric_init()
+        if registry is not None:
+            registry.register(self)
+
+    # -- children -----------------------------------------------------------
+
+    def labels(self: T, *labelvalues: Any, **labelkwargs: Any) -> T:
+        """Return the child for a label set, creating it on first use.
+
+        Values are given positionally in ``labelnames`` order, or by keyword::
+
+            c = Counter('requests_total', 'Requests.', ['method', 'status'])
+            c.labels('get', '200').inc()
+            c.labels(method='get', status='200').inc()
+        """
+        metrics = self._metrics
+        if metrics is not None:
+            if labelkwargs:
+                if labelvalues:
+                    raise ValueError("Can't pass both *args and **kwargs")
+                if len(labelkwargs) != len(self._labelnames):
+                    raise ValueError("Incorrect label names")
+                try:
+                    labelvalues = tuple([labelkwargs[n] for n in self._labelnames])
+                except KeyError:
+                    raise ValueError("Incorrect label names") from None
+            try:
+                return metrics[labelvalues]
+            except (KeyError, TypeError):
+                pass
+        return self._labels_slow(labelvalues)
+
+    def _labels_slow(self: T, labelvalues: Tuple[Any, ...]) -> T:
+        if not self._labelnames:
+            raise ValueError(f"No label names were set when constructing {self}")
+        if self._metrics is None:
+            raise ValueError(
+                f"{self} already has labels set ({dict(zip(self._labelnames, self._labelvalues))}); "
+                "can not chain calls to .labels()")
+        if len(labelvalues) != len(self._labelnames):
+            raise ValueError("Incorrect label count")
+        key = tuple([v if type(v) is str else str(v) for v in labelvalues])
+        with self._lock:
+            child = self._metrics.get(key)
+            if child is None:
+                child = self._new_child(key)
+                self._metrics[key] = child
+        return child
+
+    def _new_child(self: T, labelvalues: Tuple[str, ...]) -> T:
+        cls = self._child_cls
+        if cls is None:
+            base = type(self)
+            attrs = dict(self._child_fields(), __slots__=("_labelvalues", "_lbl", *self._child_slots),
+                         __module__=base.__module__, __qualname__=base.__qualname__)
+            cls = self._child_cls = type(base.__name__, (base,), attrs)
+        child = object.__new__(cls)
+        child._labelvalues = labelvalues
+        child._lbl = None
+        child._metric_init()
+        return child
+
+    def _child_fields(self) -> Dict[str, Any]:
+        """What every child of this parent shares; subclasses add their own."""
+        return {"_name": self._name, "_labelnames": self._labelnames, "_documentation": self._documentation,
+                "_unit": self._unit, "_label_order": self._label_order, "_fast_names": self._fast_names,
+                "_metrics": None, "_lock": None}
+
+    def _raise_if_not_observable(self) -> None:
+        if self._metrics is not None:
+            raise ValueError(f"{self._type} metric is missing label values")
+
+    def remove(self, *labelvalues: Any) -> None:
+        """Drop the child with these label values (no error if absent)."""
+        if not self._labelnames:
+            raise ValueError(f"No label names were set when constructing {self}")
+        if len(labelvalues) != len(self._labelnames):
+            raise ValueError(
+                f"Incorrect label count (expected {len(self._labelnames)}, got {labelvalues})")
+        self._warn_multiprocess("Removal of labels")
+        key = tuple(str(v) for v in labelvalues)
+        with self._lock:
+            self._metrics.pop(key, None)  # type: ignore[union-attr]
+
+    def remove_by_labels(self, labels: Dict[str, str]) -> None:
+        """Drop every child whose labels include all of ``labels``."""
+        if not self._labelnames:
+            raise ValueError(f"No label names were set when constructing {self}")
+        if not isinstance(labels, dict):
+            raise TypeError("labels must be a dict of {label_name: label_value}")
+        if not labels:
+            return
+        unknown = [k for k in labels if k not in self._labelnames]
+        if unknown:
+            raise ValueError(f"Unknown label names: {unknown}; expected {self._labelnames}")
+        self._warn_multiprocess("Removal of labels")
+        want = [(self._labelnames.index(k), str(v)) for k, v in labels.items()]
+        with self._lock:
+            for key in [k for k in self._metrics if all(k[i] == v for i, v in want)]:  # type: ignore[union-attr]
+                del self._metrics[key]  # type: ignore[index]
+
+    def clear(self) -> None:
+        """Drop every child."""
+        if not self._labelnames or self._metrics is None:
+            return
+        self._warn_multiprocess("Clearing labels")
+        with self._lock:
+            self._metrics = {}
+
+    def _warn_multiprocess(self, what: str) -> None:
+        if _multiprocess_active():
+            warnings.warn(f"{what} is not supported in multi-process mode yet", UserWarning, stacklevel=3)
+
+    def _children(self) -> List[Any]:
+        """The children to export: self when unlabelled, else a snapshot of the dict."""
+        if self._metrics is None:
+            return [self]
+        with self._lock:
+            return list(self._metrics.values())
+
+    def _label_strings(self, child: Any) -> Tuple[str, str, str]:
+        """``{a="x",b="y"}`` for a child, and the parts around where an ``le``/``quantile`` label sorts in.
+
+        Computed on first export and kept on the child: exposition then only formats values.
+        """
+        cached = child._lbl
+        if cached is not None:
+            return cached
+        names, values = self._labelnames, child._labelvalues
+        pairs = [f'{names[i]}="{_escape_label_value(values[i])}"' for i in self._label_order]
+        extra = self._extra_label_name()
+        if extra:
+            cut = sum(1 for i in self._label_order if names[i] < extra)
+            head = "".join(p + "," for p in pairs[:cut])
+            tail = "".join("," + p for p in pairs[cut:])
+        else:
+            head = tail = ""
+        full = "{" + ",".join(pairs) + "}" if pairs else ""
+        child._lbl = cached = (full, "{" + head, tail + "}")
+        return cached
+
+    def _extra_label_name(self) -> str:
+        return ""
+
+    # -- collection ---------------------------------------------------------
+
+    def _get_metric(self) -> Metric:
+        return Metric(self._name, self._documentation, self._type or "unknown", self._unit)
+
+    def describe(self) -> Iterable[Metric]:
+        """The family without samples, for duplicate detection at registration."""
+        return [self._get_metric()]
+
+    def collect(self) -> Iterable[Metric]:
+        """The family with one sample per series."""
+        metric = self._get_metric()
+        name = self._name
+        labelnames = self._labelnames
+        for child in self._children():
+            base = list(zip(labelnames, child._labelvalues))
+            for suffix, labels, value, timestamp, exemplar in child._child_samples():
+                lbl = dict(base + list(labels.items())) if labels else dict(base)
+                metric.samples.append(Sample(name + suffix, lbl, value, timestamp, exemplar))
+        return [metric]
+
+    def _child_samples(self) -> Iterable[Tuple[str, Dict[str, str], float, Any, Any]]:  # pragma: no cover
+        raise NotImplementedError(f"_child_samples() must be implemented by {self!r}")
+
+    def _metric_init(self) -> None:  # pragma: no cover
+        raise NotImplementedError(f"_metric_init() must be implemented by {self!r}")
+
+    def __str__(self) -> str:
+        return f"{self._type}:{self._name}"
+
+    def __repr__(self) -> str:
+        cls = type(self)
+        return f"{cls.__module__}.{cls.__name__}({self._name})"

@@ -1,0 +1,1 @@
+"""Bridges that forward the metrics of a registry to other monitoring systems."""

@@ -1,0 +1,364 @@
+"""The six metric types of prometheus_client's API."""
+
+from __future__ import annotations
+
+import os
+import time
+from bisect import bisect_left
+from threading import Lock
+from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Type, TypeVar, Union
+
+from . import values
+from ._wrapper import MetricWrapperBase
+from .context_managers import ExceptionCounter, InprogressTracker, Timer
+from .registry import REGISTRY, CollectorRegistry
+from .samples import Exemplar
+from .utils import INF, floatToGoString
+from .validation import _validate_exemplar
+
+T = TypeVar("T", bound=MetricWrapperBase)
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SampleTuple = Tuple[str, Dict[str, str], float, Any, Any]
+
+_use_created = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in ("true", "1", "t")
+
+
+def _get_use_created() -> bool:
+    return _use_created
+
+
+def disable_created_metrics() -> None:
+    """Stop exporting ``_created`` series for counters, histograms and summaries."""
+    global _use_created
+    _use_created = False
+
+
+def enable_created_metrics() -> None:
+    """Export ``_created`` series for counters, histograms and summaries (the default)."""
+    global _use_created
+    _use_created = True
+
+
+def _exemplar(labels: Dict[str, str], value: float) -> Exemplar:
+    _validate_exemplar(labels)
+    return Exemplar(labels, value, time.time())
+
+
+class Counter(MetricWrapperBase):
+    """A value that only goes up: requests served, bytes sent, errors seen.
+
+        c = Counter('jobs_total', 'Jobs processed.')
+        c.inc()
+        with c.count_exceptions():
+            risky()
+    """
+
+    _type = "counter"
+
+    def _metric_init(self) -> None:
+        self._value = values.new_value(self._type, self._name, self._name + "_total", self._labelnames,
+                                       self._labelvalues, self._documentation)
+        self._created = time.time()
+
+    def inc(self, amount: float = 1, exemplar: Optional[Dict[str, str]] = None) -> None:
+        """Add ``amount`` (never negative); ``exemplar`` labels link this increment to a trace."""
+        if amount < 0:
+            raise ValueError("Counters can only be incremented by non-negative amounts.")
+        self._value.inc(amount)
+        if exemplar:
+            self._value.set_exemplar(_exemplar(exemplar, amount))
+
+    def reset(self) -> None:
+        """Start again from zero, for a logical restart without a process restart."""
+        self._raise_if_not_observable()
+        self._value.set(0)
+        self._created = time.time()
+
+    def count_exceptions(self, exception: Union[Type[BaseException], Tuple[Type[BaseException], ...]] = Exception
+                         ) -> ExceptionCounter:
+        """Count exceptions of the given type(s) leaving a block or decorated function."""
+        self._raise_if_not_observable()
+        return ExceptionCounter(self, exception)
+
+    def _child_samples(self) -> Iterable[_SampleTuple]:
+        sample = ("_total", {}, self._value.get(), None, self._value.get_exemplar())
+        if _use_created:
+            return (sample, ("_created", {}, self._created, None, None))
+        return (sample,)
+
+
+_MULTIPROC_MODES = frozenset(("all", "liveall", "min", "livemin", "max", "livemax",
+                              "sum", "livesum", "mostrecent", "livemostrecent"))
+_MOST_RECENT_MODES = frozenset(("mostrecent", "livemostrecent"))
+_MultiprocMode = Literal["all", "liveall", "min", "livemin", "max", "livemax",
+                         "sum", "livesum", "mostrecent", "livemostrecent"]
+
+
+class Gauge(MetricWrapperBase):
+    """A value that goes up and down: queue length, memory in use, requests in progress.
+
+        g = Gauge('queue_length', 'Items waiting.')
+        g.set(4); g.inc(); g.dec(2)
+        with g.track_inprogress():
+            work()
+    """
+
+    _type = "gauge"
+    _MULTIPROC_MODES = _MULTIPROC_MODES
+    _MOST_RECENT_MODES = _MOST_RECENT_MODES
+    _child_slots = ("_value", "_function")
+
+    def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
+                 subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
+                 _labelvalues: Optional[Sequence[str]] = None, multiprocess_mode: _MultiprocMode = "all") -> None:
+        if multiprocess_mode not in _MULTIPROC_MODES:
+            raise ValueError("Invalid multiprocess mode: " + str(multiprocess_mode))
+        self._multiprocess_mode = multiprocess_mode
+        self._is_most_recent = multiprocess_mode in _MOST_RECENT_MODES
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
+        self._kwargs["multiprocess_mode"] = multiprocess_mode
+
+    def _child_fields(self) -> Dict[str, Any]:
+        return dict(super()._child_fields(), _multiprocess_mode=self._multiprocess_mode,
+                    _is_most_recent=self._is_most_recent)
+
+    def _metric_init(self) -> None:
+        self._value = values.new_value(self._type, self._name, self._name, self._labelnames, self._labelvalues,
+                                       self._documentation, multiprocess_mode=self._multiprocess_mode)
+        self._function: Optional[Callable[[], float]] = None
+
+    def inc(self, amount: float = 1) -> None:
+        """Add ``amount``."""
+        if self._is_most_recent:
+            raise RuntimeError("inc must not be used with the mostrecent mode")
+        self._value.inc(amount)
+
+    def dec(self, amount: float = 1) -> None:
+        """Subtract ``amount``."""
+        if self._is_most_recent:
+            raise RuntimeError("dec must not be used with the mostrecent mode")
+        self._value.inc(-amount)
+
+    def set(self, value: float) -> None:
+        """Set to ``value``."""
+        if self._is_most_recent:
+            self._value.set(float(value), timestamp=time.time())
+        else:
+            self._value.set(float(value))
+
+    def set_to_current_time(self) -> None:
+        """Set to the current Unix time."""
+        self.set(time.time())
+
+    def track_inprogress(self) -> InprogressTracker:
+        """Raise the gauge while a block or decorated function runs."""
+        self._raise_if_not_observable()
+        return InprogressTracker(self)
+
+    def time(self) -> Timer:
+        """Set the gauge to the duration in seconds of a block or decorated function."""
+        return Timer(self, "set")
+
+    def set_function(self, f: Callable[[], float]) -> None:
+        """Take the value from ``f()`` at each scrape; the other methods then have no visible effect."""
+        self._raise_if_not_observable()
+        if _multiprocess_value(self._value):
+            raise ValueError(
+                "Gauge.set_function() cannot work in multiprocess mode: the scrape runs in another process. "
+                "Call set() from the worker instead, or use a custom collector in the scraping process.")
+        self._function = f
+
+    def _child_samples(self) -> Iterable[_SampleTuple]:
+        f = self._function
+        return (("", {}, float(f()) if f is not None else self._value.get(), None, None),)
+
+
+def _multiprocess_value(value: Any) -> bool:
+    return bool(getattr(value, "_multiprocess", False))
+
+
+class Summary(MetricWrapperBase):
+    """Count and sum of observations, e.g. request sizes or latencies (no quantiles).
+
+        s = Summary('request_size_bytes', 'Request size.')
+        s.observe(512)
+        with s.time():
+            work()
+    """
+
+    _type = "summary"
+    _reserved_labelnames = ("quantile",)
+    _value_attrs = ("_count", "_sum")
+    _child_slots = ("_count", "_sum", "_created")
+
+    def _metric_init(self) -> None:
+        self._count = values.new_value(self._type, self._name, self._name + "_count", self._labelnames,
+                                       self._labelvalues, self._documentation)
+        self._sum = values.new_value(self._type, self._name, self._name + "_sum", self._labelnames,
+                                     self._labelvalues, self._documentation)
+        self._created = time.time()
+
+    def observe(self, amount: float) -> None:
+        """Record one observation (negative values break ``rate()`` of the sum)."""
+        self._count.inc(1)
+        self._sum.inc(amount)
+
+    def time(self) -> Timer:
+        """Observe the duration in seconds of a block or decorated function."""
+        return Timer(self, "observe")
+
+    def _child_samples(self) -> Iterable[_SampleTuple]:
+        samples: List[_SampleTuple] = [("_count", {}, self._count.get(), None, None),
+                                       ("_sum", {}, self._sum.get(), None, None)]
+        if _use_created:
+            samples.append(("_created", {}, self._created, None, None))
+        return samples
+
+
+class Histogram(MetricWrapperBase):
+    """Observations counted into buckets, for quantiles computed by Prometheus.
+
+        h = Histogram('request_latency_seconds', 'Latency.', buckets=(.1, .5, 1))
+        h.observe(0.3)
+        with h.time():
+            work()
+
+    ``+Inf`` is appended to the buckets when missing.
+    """
+
+    _type = "histogram"
+    _reserved_labelnames = ("le",)
+    DEFAULT_BUCKETS: Tuple[float, ...] = (.005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5, 5.0, 7.5, 10.0, INF)
+
+    def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
+                 subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
+                 _labelvalues: Optional[Sequence[str]] = None,
+                 buckets: Sequence[Union[float, str]] = DEFAULT_BUCKETS) -> None:
+        self._prepare_buckets(buckets)
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
+        self._kwargs["buckets"] = buckets
+
+    def _prepare_buckets(self, source_buckets: Sequence[Union[float, str]]) -> None:
+        buckets = [float(b) for b in source_buckets]
+        if buckets != sorted(buckets):
+            raise ValueError("Buckets not in sorted order")
+        if buckets and buckets[-1] != INF:
+            buckets.append(INF)
+        if len(buckets) < 2:
+            raise ValueError("Must have at least two buckets")
+        if len(set(buckets)) != len(buckets):
+            raise ValueError(f"Duplicate bucket bounds in {buckets}")
+        self._upper_bounds = buckets
+        self._le = tuple(floatToGoString(b) for b in buckets)
+
+    def _child_fields(self) -> Dict[str, Any]:
+        return dict(super()._child_fields(), _upper_bounds=self._upper_bounds, _le=self._le)
+
+    def _extra_label_name(self) -> str:
+        return "le"
+
+    def _metric_init(self) -> None:
+        self._value = values.HistogramCounts(len(self._upper_bounds))
+        self._created = time.time()
+
+    def observe(self, amount: float, exemplar: Optional[Dict[str, str]] = None) -> None:
+        """Record one observation; ``exemplar`` labels link its bucket to a trace."""
+        i = bisect_left(self._upper_bounds, amount)
+        if not i and amount != amount:  # NaN compares false to every bound (bisect gives 0); Go counts it in +Inf
+            i = len(self._upper_bounds) - 1
+        self._value.observe(i, amount)
+        if exemplar:
+            self._value.set_exemplar(i, _exemplar(exemplar, amount))
+
+    def time(self) -> Timer:
+        """Observe the duration in seconds of a block or decorated function."""
+        return Timer(self, "observe")
+
+    def _child_samples(self) -> Iterable[_SampleTuple]:
+        counts, total = self._value.snapshot()
+        exemplars = self._value.exemplars() or [None] * len(counts)
+        samples: List[_SampleTuple] = [("_bucket", {"le": le}, c, None, ex)
+                                       for le, c, ex in zip(self._le, counts, exemplars)]
+        samples.append(("_count", {}, counts[-1], None, None))
+        if self._upper_bounds[0] >= 0:
+            samples.append(("_sum", {}, total, None, None))
+        if _use_created:
+            samples.append(("_created", {}, self._created, None, None))
+        return samples
+
+
+class Info(MetricWrapperBase):
+    """Constant key-value facts about the process, exported as ``<name>_info{...} 1``.
+
+        i = Info('build', 'Build information.')
+        i.info({'version': '1.2.3', 'commit': 'abc123'})
+    """
+
+    _type = "info"
+    _child_slots = ("_value", "_info_lock", "_labelname_set")
+
+    def _metric_init(self) -> None:
+        self._labelname_set = set(self._labelnames)
+        self._info_lock = Lock()
+        self._value: Dict[str, str] = {}
+
+    def info(self, val: Dict[str, str]) -> None:
+        """Replace the key-value pairs."""
+        self._raise_if_not_observable()
+        if self._labelname_set.intersection(val.keys()):
+            raise ValueError(f"Overlapping labels for Info metric, metric: {self._labelnames} child: {val}")
+        if any(v is None for v in val.values()):
+            raise ValueError("Label value cannot be None")
+        with self._info_lock:
+            self._value = dict(val)
+
+    def _child_samples(self) -> Iterable[_SampleTuple]:
+        with self._info_lock:
+            return (("_info", self._value, 1.0, None, None),)
+
+
+class Enum(MetricWrapperBase):
+    """Which one of a fixed set of states holds, exported as a state set.
+
+        e = Enum('task_state', 'State.', states=['starting', 'running', 'stopped'])
+        e.state('running')
+
+    The first state is the initial one.
+    """
+
+    _type = "stateset"
+    _child_slots = ("_value", "_state_lock")
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = (), namespace: str = "",
+                 subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
+                 _labelvalues: Optional[Sequence[str]] = None, states: Optional[Sequence[str]] = None) -> None:
+        if name in labelnames:
+            raise ValueError(f"Overlapping labels for Enum metric: {name}")
+        if not states:
+            raise ValueError(f"No states provided for Enum metric: {name}")
+        self._states = list(states)
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
+        self._kwargs["states"] = self._states
+
+    def _child_fields(self) -> Dict[str, Any]:
+        return dict(super()._child_fields(), _states=self._states)
+
+    def _metric_init(self) -> None:
+        self._value = 0
+        self._state_lock = Lock()
+
+    def state(self, state: str) -> None:
+        """Switch to ``state`` (``ValueError`` if it is not one of the states)."""
+        self._raise_if_not_observable()
+        try:
+            index = self._states.index(state)
+        except ValueError:
+            raise ValueError(f"{state!r} is not a state of {self._name}: {self._states}") from None
+        with self._state_lock:
+            self._value = index
+
+    def _child_samples(self) -> Iterable[_SampleTuple]:
+        with self._state_lock:
+            current = self._value
+        return [("", {self._name: s}, 1 if i == current else 0, None, None) for i, s in enumerate(self._states)]

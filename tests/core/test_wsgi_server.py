@@ -1,0 +1,371 @@
+"""Tests for the WSGI app, the standalone metrics server (HTTP, HTTPS, mTLS, IPv6) and MetricsHandler."""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import http.client
+import ipaddress
+import socket
+import ssl
+import threading
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
+from wsgiref.simple_server import make_server
+
+import pytest
+from pyrometer import exposition
+from pyrometer._text_format import generate_latest
+from pyrometer._wsgi_server import _SilentHandler
+from pyrometer.metrics import Counter, Gauge
+from pyrometer.metrics_core import Metric
+from pyrometer.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
+from pyrometer.registry import CollectorRegistry
+
+
+class Response(NamedTuple):
+    status: int
+    headers: Dict[str, str]
+    body: bytes
+
+
+def fetch(host: str, port: int, path: str = "/metrics", method: str = "GET",
+          headers: Optional[Dict[str, str]] = None, context: Optional[ssl.SSLContext] = None) -> Response:
+    """One request over a fresh connection; header names are lower-cased."""
+    if context is None:
+        conn: http.client.HTTPConnection = http.client.HTTPConnection(host, port, timeout=5)
+    else:
+        conn = http.client.HTTPSConnection(host, port, timeout=5, context=context)
+    try:
+        conn.request(method, path, headers=headers or {})
+        resp = conn.getresponse()
+        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    finally:
+        conn.close()
+
+
+class Broken:
+    """A collector whose collect() fails after a good collector has been rendered."""
+
+    def describe(self) -> List[Metric]:
+        return []
+
+    def collect(self) -> List[Metric]:
+        raise RuntimeError("collector exploded")
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    reg = CollectorRegistry()
+    Counter("requests", "Requests served.", ["path"], registry=reg).labels("/a").inc(3)
+    Gauge("temperature", "Current temperature.", registry=reg).set(21.5)
+    return reg
+
+
+class Swappable:
+    """Stands in for a registry so that one long-lived server serves each test's own registry."""
+
+    target: CollectorRegistry
+
+    def collect(self) -> Iterable[Metric]:
+        return self.target.collect()
+
+    def restricted_registry(self, names: Iterable[str]) -> Any:
+        return self.target.restricted_registry(names)
+
+
+def _run_in_thread(server: Any) -> Tuple[int, Callable[[], None]]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    return server.server_address[1], stop
+
+
+def _run_start_wsgi_server(registry: Any) -> Tuple[int, Callable[[], None]]:
+    server, thread = exposition.start_wsgi_server(0, addr="127.0.0.1", registry=registry)
+    assert thread.daemon
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    return server.server_address[1], stop
+
+
+def _run_make_wsgi_app(registry: Any) -> Tuple[int, Callable[[], None]]:
+    app = exposition.make_wsgi_app(registry)
+    return _run_in_thread(make_server("127.0.0.1", 0, app, exposition.ThreadingWSGIServer, _SilentHandler))
+
+
+def _run_metrics_handler(registry: Any) -> Tuple[int, Callable[[], None]]:
+    return _run_in_thread(ThreadingHTTPServer(("127.0.0.1", 0), exposition.MetricsHandler.factory(registry)))
+
+
+@pytest.fixture(scope="module", params=[_run_start_wsgi_server, _run_make_wsgi_app, _run_metrics_handler],
+                ids=["start_wsgi_server", "make_wsgi_app", "MetricsHandler"])
+def served(request: pytest.FixtureRequest) -> Iterator[Tuple[int, Swappable]]:
+    swappable = Swappable()
+    bound, stop = request.param(swappable)
+    yield bound, swappable
+    stop()
+
+
+@pytest.fixture
+def port(served: Tuple[int, Swappable], registry: CollectorRegistry) -> int:
+    bound, swappable = served
+    swappable.target = registry
+    return bound
+
+
+def test_plain_scrape_is_exact_writer_output(port: int, registry: CollectorRegistry) -> None:
+    """A plain GET returns exactly generate_latest(registry) as text 0.0.4."""
+    resp = fetch("127.0.0.1", port)
+    assert resp.status == 200
+    assert resp.headers["content-type"] == exposition.CONTENT_TYPE_PLAIN_0_0_4
+    assert resp.body == generate_latest(registry)
+    assert resp.headers["content-length"] == str(len(resp.body))
+
+
+def test_gzip_scrape(port: int, registry: CollectorRegistry) -> None:
+    """With Accept-Encoding: gzip the body is gzip of the writer's output."""
+    resp = fetch("127.0.0.1", port, headers={"Accept-Encoding": "gzip"})
+    assert resp.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(resp.body) == generate_latest(registry)
+
+
+def test_openmetrics_scrape(port: int) -> None:
+    """An OpenMetrics Accept header gets OpenMetrics text ending in # EOF."""
+    resp = fetch("127.0.0.1", port, headers={"Accept": "application/openmetrics-text"})
+    assert resp.headers["content-type"] == OPENMETRICS_TYPE
+    assert resp.body.endswith(b"# EOF\n") and b"requests_total{" in resp.body
+
+
+def test_name_filter(port: int, registry: CollectorRegistry) -> None:
+    """name[] query parameters restrict the scrape to those series."""
+    resp = fetch("127.0.0.1", port, path="/metrics?name[]=temperature")
+    assert resp.body == generate_latest(registry.restricted_registry(["temperature"]))
+    assert b"requests" not in resp.body
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE", "BREW"])
+def test_other_methods_are_405_with_allow(port: int, method: str) -> None:
+    """POST, DELETE and even unknown methods are refused with 405 and an Allow header."""
+    resp = fetch("127.0.0.1", port, method=method)
+    assert resp.status == 405 and resp.headers["allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_options(port: int) -> None:
+    """OPTIONS answers 200 with the allowed methods and no body."""
+    resp = fetch("127.0.0.1", port, method="OPTIONS")
+    assert (resp.status, resp.headers["allow"], resp.body) == (200, "GET, HEAD, OPTIONS", b"")
+
+
+def test_head(port: int, registry: CollectorRegistry) -> None:
+    """HEAD answers 200 with GET's content type and length but no body."""
+    resp = fetch("127.0.0.1", port, method="HEAD")
+    assert resp.status == 200 and resp.body == b""
+    assert resp.headers["content-type"] == exposition.CONTENT_TYPE_PLAIN_0_0_4
+    assert resp.headers["content-length"] == str(len(generate_latest(registry)))
+
+
+def test_favicon(port: int) -> None:
+    """/favicon.ico is an empty 200."""
+    resp = fetch("127.0.0.1", port, path="/favicon.ico")
+    assert (resp.status, resp.body) == (200, b"")
+
+
+def test_raising_collector_gives_500(port: int, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture) -> None:
+    """A collector that raises gives a 500 without any partial metric text."""
+    registry.register(Broken())
+    resp = fetch("127.0.0.1", port)
+    assert resp.status == 500
+    assert b"requests" not in resp.body and b"temperature" not in resp.body
+    assert "collector exploded" in caplog.text
+
+
+def test_start_http_server_is_start_wsgi_server() -> None:
+    """start_http_server is the same function as start_wsgi_server, as in prometheus_client."""
+    assert exposition.start_http_server is exposition.start_wsgi_server
+
+
+def test_factory_binds_registry(registry: CollectorRegistry) -> None:
+    """MetricsHandler.factory returns a subclass bound to the registry, leaving the base untouched."""
+    handler = exposition.MetricsHandler.factory(registry)
+    assert issubclass(handler, exposition.MetricsHandler) and handler.registry is registry
+    assert exposition.MetricsHandler.registry is not registry
+
+
+def test_ipv6_loopback(registry: CollectorRegistry) -> None:
+    """start_wsgi_server binds an IPv6 address and serves on it."""
+    if not socket.has_ipv6:
+        pytest.skip("Python built without IPv6")
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback on this machine: {exc}")
+    server, thread = exposition.start_wsgi_server(0, addr="::1", registry=registry)
+    try:
+        assert server.address_family == socket.AF_INET6
+        resp = fetch("::1", server.server_address[1])
+        assert resp.body == generate_latest(registry)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+# -- TLS ---------------------------------------------------------------------
+
+class PKI(NamedTuple):
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    stranger_cert: Path
+    stranger_key: Path
+
+
+def _issue(directory: Path, name: str, issuer: Optional[Tuple[Any, Any]] = None,
+           ca: bool = False, server: bool = False) -> Tuple[Any, Any, Path, Path]:
+    """Make a key and certificate; self-signed when no issuer (cert, key) is given."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_cert, issuer_key = issuer if issuer else (None, key)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_cert.subject if issuer_cert else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                          key_encipherment=False, data_encipherment=False, key_agreement=False,
+                          encipher_only=False, decipher_only=False), critical=True)
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    else:
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        if issuer_cert is not None:
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                critical=False)
+    if server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False)
+    cert = builder.sign(issuer_key, hashes.SHA256())
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert, key, cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    pytest.importorskip("cryptography")
+    directory = tmp_path_factory.mktemp("pki")
+    ca_cert, ca_key, ca_path, _ = _issue(directory, "test-ca", ca=True)
+    _, _, server_cert, server_key = _issue(directory, "server", (ca_cert, ca_key), server=True)
+    _, _, client_cert, client_key = _issue(directory, "client", (ca_cert, ca_key))
+    _, _, stranger_cert, stranger_key = _issue(directory, "stranger")
+    return PKI(ca_path, server_cert, server_key, client_cert, client_key, stranger_cert, stranger_key)
+
+
+def _tls_served(pki: PKI, client_auth_required: bool) -> Iterator[Tuple[int, Swappable]]:
+    swappable = Swappable()
+    server, thread = exposition.start_wsgi_server(
+        0, addr="127.0.0.1", registry=swappable, certfile=str(pki.server_cert), keyfile=str(pki.server_key),
+        client_cafile=str(pki.ca), client_auth_required=client_auth_required)
+    yield server.server_address[1], swappable
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def tls_served(pki: PKI) -> Iterator[Tuple[int, Swappable]]:
+    yield from _tls_served(pki, client_auth_required=False)
+
+
+@pytest.fixture(scope="module")
+def mtls_served(pki: PKI) -> Iterator[Tuple[int, Swappable]]:
+    yield from _tls_served(pki, client_auth_required=True)
+
+
+@pytest.fixture
+def tls_server(tls_served: Tuple[int, Swappable], registry: CollectorRegistry) -> int:
+    tls_served[1].target = registry
+    return tls_served[0]
+
+
+@pytest.fixture
+def mtls_server(mtls_served: Tuple[int, Swappable], registry: CollectorRegistry) -> int:
+    mtls_served[1].target = registry
+    return mtls_served[0]
+
+
+def _client_context(pki: PKI, cert: Optional[Path] = None, key: Optional[Path] = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    if cert is not None:
+        context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+def test_https_scrape(tls_server: int, pki: PKI, registry: CollectorRegistry) -> None:
+    """With certfile and keyfile the server speaks HTTPS with that certificate."""
+    resp = fetch("127.0.0.1", tls_server, context=_client_context(pki))
+    assert resp.status == 200 and resp.body == generate_latest(registry)
+
+
+def test_https_silent_client_does_not_block_others(tls_server: int, pki: PKI) -> None:
+    """A client that connects and never handshakes does not stall other scrapers."""
+    with socket.create_connection(("127.0.0.1", tls_server), timeout=5):
+        resp = fetch("127.0.0.1", tls_server, context=_client_context(pki))
+    assert resp.status == 200
+
+
+def test_mtls_refuses_client_without_certificate(mtls_server: int, pki: PKI) -> None:
+    """With client_auth_required a client presenting no certificate gets no metrics."""
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        fetch("127.0.0.1", mtls_server, context=_client_context(pki))
+
+
+def test_mtls_refuses_certificate_from_another_ca(mtls_server: int, pki: PKI) -> None:
+    """With client_auth_required a self-signed client certificate is refused."""
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        fetch("127.0.0.1", mtls_server, context=_client_context(pki, pki.stranger_cert, pki.stranger_key))
+
+
+def test_mtls_accepts_client_signed_by_ca(mtls_server: int, pki: PKI, registry: CollectorRegistry) -> None:
+    """With client_auth_required a client certificate signed by the CA is served."""
+    resp = fetch("127.0.0.1", mtls_server, context=_client_context(pki, pki.client_cert, pki.client_key))
+    assert resp.status == 200 and resp.body == generate_latest(registry)
+
+
+def test_missing_certificate_file_is_named(tmp_path: Path, pki: PKI) -> None:
+    """A certificate file that cannot be loaded raises an error naming it."""
+    missing = str(tmp_path / "nope.crt")
+    with pytest.raises(OSError, match=r"nope\.crt"):
+        exposition.start_wsgi_server(0, addr="127.0.0.1", certfile=missing, keyfile=missing,
+                                     client_cafile=str(pki.ca))
