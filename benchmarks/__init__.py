@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of pyrometer against prometheus_client (``python -m benchmarks``)."""
