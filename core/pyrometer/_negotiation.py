@@ -1,8 +1,10 @@
 """Content negotiation and the one HTTP answer every metrics endpoint gives.
 
 Every server and framework adapter (WSGI, ``http.server``, ASGI, aiohttp, Twisted,
-Django) extracts the method, path, headers and query parameters of its request and
-calls :func:`serve`; the adapter only translates the :class:`Reply` back.
+Django) extracts the method, path, headers, query parameters and, for an optional
+:class:`~pyrometer.protection.Protection`, the ``Authorization`` header and peer
+address of its request and calls :func:`serve`; the adapter only translates the
+:class:`Reply` back.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence,
 
 from ._text_format import generate_latest
 from .openmetrics import exposition as openmetrics
+from .protection import Protection
 from .registry import Collector
 from .utils import parse_version
 
@@ -151,6 +154,20 @@ def _plain(status: int, text: str, extra: Sequence[Tuple[str, str]] = ()) -> Rep
     return Reply(status, [("Content-Type", _PLAIN), ("Content-Length", str(len(body))), *extra], body)
 
 
+def _refusal(protection: Protection, method: str, authorization: Optional[str],
+             client_addr: Optional[str]) -> Optional[Reply]:
+    """The 401 or 403 for a request ``protection`` refuses, or ``None`` to serve it."""
+    status = protection.check(authorization, client_addr)
+    if status == HTTPStatus.OK:
+        return None
+    if status == HTTPStatus.FORBIDDEN:
+        reply = _plain(403, "# HTTP 403 Forbidden: this address may not read metrics\n")
+    else:
+        challenge = [("WWW-Authenticate", protection.challenge or "Basic")]
+        reply = _plain(401, "# HTTP 401 Unauthorized: valid credentials required\n", challenge)
+    return reply._replace(body=b"") if method == "HEAD" else reply
+
+
 def serve(
     registry: Collector,
     method: str,
@@ -159,6 +176,10 @@ def serve(
     accept_encoding_header: Optional[str],
     params: Mapping[str, Any],
     disable_compression: bool = False,
+    *,
+    protection: Optional[Protection] = None,
+    authorization: Optional[str] = None,
+    client_addr: Optional[str] = None,
 ) -> Reply:
     """Answer one request to a metrics endpoint.
 
@@ -167,8 +188,15 @@ def serve(
     allowed methods; other methods get 405. ``/favicon.ico`` is an empty 200 so
     browsers stop asking. A collector that raises gives a 500 with a short
     plain-text body, and the traceback goes to the ``pyrometer.exposition`` logger.
+    Before all that, a request ``protection`` refuses (judged on ``authorization``,
+    the ``Authorization`` header, and ``client_addr``, the peer's IP) gets 403 for
+    its address or 401 with a ``WWW-Authenticate`` challenge.
     """
     method = method.upper()
+    if protection is not None:
+        refusal = _refusal(protection, method, authorization, client_addr)
+        if refusal is not None:
+            return refusal
     allow = [("Allow", ALLOWED_METHODS)]
     if method == "OPTIONS":
         return Reply(200, [*allow, ("Content-Length", "0")], b"")

@@ -7,7 +7,7 @@ Everything here works on one line at a time and reports problems by raising
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, Iterator, List, Match, Tuple
+from typing import Callable, Dict, Iterator, List, Match, Optional, Tuple
 
 from .validation import _is_valid_legacy_metric_name, _validate_labelname
 
@@ -23,7 +23,6 @@ METRIC_NAME_RE = LABEL_NAME_RE
 # Canonical label pairs that need no unescaping or validation beyond the
 # regex: the negative lookahead sends reserved ``__`` names to the full scanner.
 FAST_PAIR = r'(?!__)[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
-FAST_PAIR_RE = re.compile(r'((?!__)[a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*)"')
 
 class ParseError(ValueError):
     """A ``ValueError`` whose message already names the offending line."""
@@ -68,6 +67,21 @@ def parse_number(tok: str) -> float:
         return float(tok)
     except ValueError:
         raise ValueError(f"Invalid value {tok!r}") from None
+
+
+def fast_labels(body: str) -> Optional[Dict[str, str]]:
+    """Split a label body already matched by FAST_PAIR repetitions; None if a name repeats."""
+    labels = {}
+    count = 0
+    i, n = 0, len(body)
+    while i < n:
+        # Names hold no '=' or '"' and values hold no '"', so find() is exact.
+        eq = body.find('="', i)
+        close = body.find('"', eq + 2)
+        labels[body[i:eq]] = body[eq + 2:close]
+        count += 1
+        i = close + 2
+    return labels if len(labels) == count else None
 
 
 def closing_quote(s: str, start: int) -> int:

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ._negotiation import serve
+from .protection import Protection
 from .registry import REGISTRY, Collector
 
 WSGIApp = Callable[[Dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -19,8 +20,13 @@ WSGIApp = Callable[[Dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _HANDSHAKE_TIMEOUT = 10.0  # seconds a TLS client gets to finish its handshake
 
 
-def make_wsgi_app(registry: Collector = REGISTRY, disable_compression: bool = False) -> WSGIApp:
-    """A WSGI app that serves ``registry`` on any path (mount it where you like)."""
+def make_wsgi_app(registry: Collector = REGISTRY, disable_compression: bool = False, *,
+                  protection: Optional[Protection] = None) -> WSGIApp:
+    """A WSGI app that serves ``registry`` on any path (mount it where you like).
+
+    ``protection`` checks ``REMOTE_ADDR`` and the ``Authorization`` header (some
+    servers drop that header unless told to pass it on, e.g. ``WSGIPassAuthorization On``).
+    """
 
     def metrics_app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> List[bytes]:
         reply = serve(
@@ -31,6 +37,9 @@ def make_wsgi_app(registry: Collector = REGISTRY, disable_compression: bool = Fa
             environ.get("HTTP_ACCEPT_ENCODING"),
             parse_qs(environ.get("QUERY_STRING", "")),
             disable_compression,
+            protection=protection,
+            authorization=environ.get("HTTP_AUTHORIZATION"),
+            client_addr=environ.get("REMOTE_ADDR"),
         )
         start_response(reply.status_line, reply.headers)
         return [reply.body]
@@ -130,12 +139,15 @@ def start_wsgi_server(
     client_auth_required: bool = False,
     tls_min_version: Optional[ssl.TLSVersion] = None,
     tls_max_version: Optional[ssl.TLSVersion] = None,
+    *,
+    protection: Optional[Protection] = None,
 ) -> Tuple[WSGIServer, threading.Thread]:
     """Serve ``registry`` on ``addr:port`` from a daemon thread; returns ``(server, thread)``.
 
     HTTPS is on when both ``certfile`` and ``keyfile`` are given; with
     ``client_auth_required`` clients must present a certificate signed by
-    ``client_cafile``/``client_capath``. Stop it with ``server.shutdown()`` and
+    ``client_cafile``/``client_capath``. ``protection`` restricts who may read the
+    metrics (see :mod:`pyrometer.protection`). Stop it with ``server.shutdown()`` and
     ``server.server_close()``.
     """
     family, host = _best_family(addr, port)
@@ -146,7 +158,8 @@ def start_wsgi_server(
     base = _TLSWSGIServer if context is not None else ThreadingWSGIServer
     # A subclass per server, so the address family (and TLS context) stay local to it.
     server_class = type("MetricsWSGIServer", (base,), {"address_family": family, "ssl_context": context})
-    server = make_server(host, port, make_wsgi_app(registry), server_class, handler_class=_SilentHandler)
+    app = make_wsgi_app(registry, protection=protection)
+    server = make_server(host, port, app, server_class, handler_class=_SilentHandler)
     thread = threading.Thread(target=server.serve_forever, name="pyrometer-metrics-server", daemon=True)
     thread.start()
     return server, thread
@@ -159,6 +172,7 @@ class MetricsHandler(BaseHTTPRequestHandler):
     """``http.server`` request handler serving ``registry`` (``REGISTRY`` unless set, see :meth:`factory`)."""
 
     registry: Collector = REGISTRY
+    protection: Optional[Protection] = None
 
     def _serve(self) -> None:
         url = urlsplit(self.path)
@@ -169,6 +183,9 @@ class MetricsHandler(BaseHTTPRequestHandler):
             self.headers.get("Accept"),
             self.headers.get("Accept-Encoding"),
             parse_qs(url.query),
+            protection=self.protection,
+            authorization=self.headers.get("Authorization"),
+            client_addr=self.client_address[0] if self.client_address else None,
         )
         self.send_response(reply.status)
         for name, value in reply.headers:
@@ -190,6 +207,6 @@ class MetricsHandler(BaseHTTPRequestHandler):
         """Log nothing."""
 
     @classmethod
-    def factory(cls, registry: Collector) -> type:
-        """A subclass of this handler bound to ``registry``."""
-        return type(cls.__name__, (cls,), {"registry": registry})
+    def factory(cls, registry: Collector, protection: Optional[Protection] = None) -> type:
+        """A subclass of this handler bound to ``registry`` and, optionally, a ``protection``."""
+        return type(cls.__name__, (cls,), {"registry": registry, "protection": protection})

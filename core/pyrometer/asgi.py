@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Any, Awaitable, Callable, List, MutableMapping
+from typing import Any, Awaitable, Callable, List, MutableMapping, Optional
 from urllib.parse import parse_qs
 
 from ._negotiation import serve
+from .protection import Protection
 from .registry import REGISTRY, Collector
 
 Scope = MutableMapping[str, Any]
@@ -43,8 +44,17 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def make_asgi_app(registry: Collector = REGISTRY, disable_compression: bool = False) -> ASGIApp:
-    """An ASGI app that serves ``registry``; rendering runs in a worker thread, off the event loop."""
+def _client_host(scope: Scope) -> Optional[str]:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+def make_asgi_app(registry: Collector = REGISTRY, disable_compression: bool = False, *,
+                  protection: Optional[Protection] = None) -> ASGIApp:
+    """An ASGI app that serves ``registry``; rendering runs in a worker thread, off the event loop.
+
+    ``protection`` checks ``scope["client"]`` and the ``Authorization`` header.
+    """
 
     async def metrics_app(scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -66,6 +76,9 @@ def make_asgi_app(registry: Collector = REGISTRY, disable_compression: bool = Fa
             _header(scope, b"accept-encoding"),
             parse_qs(scope.get("query_string", b"").decode("utf-8", "replace")),
             disable_compression,
+            protection=protection,
+            authorization=_header(scope, b"authorization") or None,
+            client_addr=_client_host(scope),
         )
         reply = await asyncio.get_running_loop().run_in_executor(None, render)
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]

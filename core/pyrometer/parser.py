@@ -32,9 +32,9 @@ from ._parse_common import (
     ESCAPE_SEQUENCES,
     ESCAPING_RE,
     FAST_PAIR,
-    FAST_PAIR_RE,
     HELP_ESCAPING_RE,
     METRIC_NAME_RE,
+    fast_labels,
     iter_lines,
     line_error,
     parse_number,
@@ -204,14 +204,8 @@ def _parse_sample(line: str) -> Sample:
     m = _FAST_SAMPLE.fullmatch(line)
     if m is not None:
         name, body, value, timestamp = m.groups()
-        if body:
-            pairs = FAST_PAIR_RE.findall(body)
-            labels = dict(pairs)
-            duplicated = len(labels) != len(pairs)
-        else:
-            labels = {}
-            duplicated = False
-        if not duplicated:
+        labels = fast_labels(body) if body else {}
+        if labels is not None:
             try:
                 number = parse_number(value)
                 ts = None if timestamp is None else parse_number(timestamp) / 1000

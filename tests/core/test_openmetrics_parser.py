@@ -288,6 +288,8 @@ CORPUS = [
     "# TYPE t gauge\nt 1 5\nt 2 5\nt 3 5\n# EOF\n",
     "# TYPE c counter\nc_total{a=\"x\"} 1 # {a=\"b\",c=\"d\"} 1 1.5\nc_total{a=\"y\"} +Inf\n# EOF\n",
     "a 1\nb 2\na 3\n# EOF\n",
+    'a{b=",c",d="=",e=",",g="} 1"} 1\n# EOF\n',
+    'a{b=",c",d="=",e=",",f="\\",g="} 1",h="\\",i="a=\\"b\\",c"} 1\n# EOF\n',
     "# HELP a \n# HELP b  doc\n# UNIT c \n# EOF\n",
     "#x HELP a doc\na 1\n# EOF\n",
     '# TYPE n histogram\nn {count:2,sum:1.5,schema:1,zero_threshold:0.1,zero_count:1,negative_spans:[0:1],'
@@ -310,7 +312,9 @@ LEGACY = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,5}", fullmatch=True).filter(lam
 # A letter first, so that escaping to underscores cannot produce a reserved "__" name.
 UTF8 = st.text(alphabet=st.sampled_from("ab.é- Z_\"\\"), max_size=5).map(lambda s: "a" + s)
 LABEL_NAMES = st.lists(st.one_of(LEGACY, UTF8).filter(lambda s: s not in ("le", "quantile")), max_size=2, unique=True)
-TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=6)
+# Separator-like characters are drawn often: they are what label scanning must get right.
+TEXT = st.text(alphabet=st.one_of(st.sampled_from(',="{}#\\\n\t '), st.characters(blacklist_categories=("Cs",))),
+               max_size=6)
 AMOUNT = st.one_of(st.integers(0, 10**12), st.floats(0, 1e300), st.just(math.inf))
 VALUE = st.one_of(st.integers(-5, 10**12), st.floats(allow_nan=True, allow_infinity=True))
 TIMESTAMP = st.one_of(

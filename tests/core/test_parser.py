@@ -274,6 +274,8 @@ CORPUS = [
     '# TYPE u untyped\nu{a="é😀"} 1\n',
     "# TYPE a gauge\n# TYPE a histogram\na_bucket{le=\"+Inf\"} 1\na_sum 1\na_count 1\na 3\n",
     'a{b="c:d",e="{}"} 1 -1\n',
+    'a{b=",c",d="=",e=",",g="} 1"} 1\n',
+    'a{b=",c",d="=",e=",",f="\\",g="} 1",h="\\",i="a=\\"b\\",c"} 1\n',
     "# TYPE a:b gauge\na:b{c:d=\"1\"} 1\n",
     "# TYPE a foo\n",
     "a{b=\"c\" 1\n",
@@ -294,7 +296,9 @@ UTF8 = st.text(alphabet=st.sampled_from("ab.é- Z_\"\\"), max_size=5).map(lambda
 LABEL_NAMES = st.lists(
     st.one_of(LEGACY, UTF8).filter(lambda s: not s.startswith("__") and s not in ("le", "quantile")),
     max_size=3, unique=True)
-TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=6)
+# Separator-like characters are drawn often: they are what label scanning must get right.
+TEXT = st.text(alphabet=st.one_of(st.sampled_from(',="{}#\\\n\t '), st.characters(blacklist_categories=("Cs",))),
+               max_size=6)
 VALUE = st.one_of(st.integers(-5, 10**12), st.floats(allow_nan=True, allow_infinity=True))
 TIMESTAMP = st.one_of(st.none(), st.floats(-1e9, 4e9, allow_nan=False))
 

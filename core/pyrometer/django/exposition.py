@@ -13,6 +13,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("pyrometer.django needs Django: pip install 'pyrometer[django]'") from exc
 
 from .._negotiation import serve
+from ..protection import Protection
 from ..registry import REGISTRY, Collector
 
 
@@ -21,10 +22,13 @@ class PrometheusDjangoView(View):
     """Serves ``registry`` (``REGISTRY`` when unset); route it with ``PrometheusDjangoView.as_view()``.
 
     Methods other than GET, HEAD and OPTIONS get the shared 405 rather than a CSRF 403.
+    ``protection`` (``as_view(protection=...)``) checks ``REMOTE_ADDR`` and the
+    ``Authorization`` header.
     """
 
     registry: Optional[Collector] = None
     disable_compression: bool = False
+    protection: Optional[Protection] = None
 
     def _registry(self) -> Collector:
         return self.registry if self.registry is not None else REGISTRY
@@ -38,6 +42,9 @@ class PrometheusDjangoView(View):
             request.headers.get("Accept-Encoding"),
             request.GET,
             self.disable_compression,
+            protection=self.protection,
+            authorization=request.META.get("HTTP_AUTHORIZATION"),
+            client_addr=request.META.get("REMOTE_ADDR"),
         )
         response = HttpResponse(reply.body, status=reply.status)
         if not any(name == "Content-Type" for name, _ in reply.headers):

@@ -48,9 +48,9 @@ from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tex
 
 from .._parse_common import (
     FAST_PAIR,
-    FAST_PAIR_RE,
     METRIC_NAME_RE,
     ParseError,
+    fast_labels,
     iter_lines,
     line_error,
     parse_number,
@@ -77,6 +77,8 @@ _TYPE_SUFFIXES: Dict[str, Tuple[str, ...]] = {
     "info": ("_info",),
 }
 _COUNTER_LIKE = frozenset(("_total", "_sum", "_count", "_bucket", "_gcount", "_gsum"))
+_HISTOGRAM_TYPES = frozenset(("histogram", "gaugehistogram"))
+_EXEMPLAR_SUFFIX = {"counter": "_total", "histogram": "_bucket", "gaugehistogram": "_bucket"}
 _NATIVE_BAD_SUFFIXES = ("_count", "_sum", "_bucket", "_created")
 _NATIVE_FIELDS = frozenset((
     "count", "sum", "schema", "zero_threshold", "zero_count",
@@ -283,19 +285,26 @@ class _Family:
     def add(self, sample: Sample, lineno: int, line: str) -> None:
         """Check one classic sample against the family rules, then keep it."""
         name, typ = self.name, self.type
-        sname, labels, value, ts, exemplar = sample[:5]
+        sname, labels, value, ts, exemplar, _ = sample
         suffix = sname[len(name):]
         bound = None
         drop = None  # the label that varies within one group
-        if suffix == "_bucket":
-            bound = _bucket_bound(labels)
-            if not _is_integral(value):
-                raise ValueError("Bucket value must be an integer")
-            drop = "le"
-        elif suffix in ("_count", "_gcount"):
-            if not _is_integral(value):
+        if suffix in _COUNTER_LIKE:
+            if value != value:
+                raise ValueError("Counter-like samples cannot be NaN")
+            if value < 0 and suffix != "_gsum":
+                raise ValueError("Counter-like samples cannot be negative")
+            if suffix == "_bucket":
+                bound = _bucket_bound(labels)
+                if not _is_integral(value):
+                    raise ValueError("Bucket value must be an integer")
+                drop = "le"
+            elif (suffix == "_count" or suffix == "_gcount") and not _is_integral(value):
                 raise ValueError("Count value must be an integer")
-        elif typ == "summary" and not suffix:
+        elif suffix:
+            if typ == "info" and value != 1:
+                raise ValueError("Info samples can only have value one")
+        elif typ == "summary":
             _check_quantile(labels)
             if value < 0:
                 raise ValueError("Quantile values cannot be negative")
@@ -306,17 +315,7 @@ class _Family:
             if value not in (0, 1):
                 raise ValueError("Stateset samples can only have values zero and one")
             drop = name
-        elif typ == "info" and value != 1:
-            raise ValueError("Info samples can only have value one")
-        if suffix in _COUNTER_LIKE:
-            if math.isnan(value):
-                raise ValueError("Counter-like samples cannot be NaN")
-            if value < 0 and suffix != "_gsum":
-                raise ValueError("Counter-like samples cannot be negative")
-        if exemplar is not None and not (
-            (suffix == "_bucket" and typ in ("histogram", "gaugehistogram"))
-            or (suffix == "_total" and typ == "counter")
-        ):
+        if exemplar is not None and _EXEMPLAR_SUFFIX.get(typ) != suffix:  # type: ignore[arg-type]
             raise ValueError("Only histogram/gaugehistogram buckets and counters can have exemplars")
 
         series_labels: _Group = frozenset(labels.items())
@@ -325,15 +324,16 @@ class _Family:
         elif drop is None:
             group = series_labels
         else:
-            group = frozenset(kv for kv in labels.items() if kv[0] != drop)
-        if self.group is not None and group == self.group:
+            group = series_labels - {(drop, labels[drop])}
+        previous = self.group
+        if group == previous:
             last_ts = self.group_ts
             if (ts is None) != (last_ts is None):
                 raise ValueError("Mix of timestamp presence within a group")
             if last_ts is not None and ts is not None and typ != "info" and _is_later(last_ts, ts):
                 raise ValueError("Timestamps went backwards within a group")
         else:
-            if self.group is not None and group in self.seen_groups:
+            if previous is not None and group in self.seen_groups:
                 raise ValueError("Invalid metric grouping")
             self.group_series = set()
             self.seen_groups.add(group)
@@ -343,11 +343,10 @@ class _Family:
         self.group_series.add(series)
         self.group = group
         self.group_ts = ts
-        if not keep:
-            return
-        self.samples.append(sample)
-        if suffix and typ in ("histogram", "gaugehistogram"):
-            self._track_histogram(suffix, value, bound, (group, ts), lineno, line)
+        if keep:
+            self.samples.append(sample)
+            if suffix and typ in _HISTOGRAM_TYPES:
+                self._track_histogram(suffix, value, bound, (group, ts), lineno, line)
 
     def _track_histogram(self, suffix: str, value: float, bound: Optional[float],
                          key: Tuple[_Group, Optional[_TypedTimestamp]], lineno: int, line: str) -> None:
@@ -447,14 +446,8 @@ def _parse_sample(line: str, native: bool) -> Sample:
     m = _FAST_SAMPLE.fullmatch(line)
     if m is not None:
         name, body, value, timestamp = m.groups()
-        if body:
-            pairs = FAST_PAIR_RE.findall(body)
-            labels = dict(pairs)
-            duplicated = len(labels) != len(pairs)
-        else:
-            labels = {}
-            duplicated = False
-        if not duplicated:
+        labels = fast_labels(body) if body else {}
+        if labels is not None:
             try:
                 number = parse_number(value)
                 ts = None if timestamp is None else _parse_timestamp(timestamp)

@@ -12,6 +12,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("pyrometer.twisted needs Twisted: pip install 'pyrometer[twisted]'") from exc
 
 from .._negotiation import Reply, logger, serve
+from ..protection import Protection
 from ..registry import REGISTRY, Collector
 
 
@@ -30,16 +31,18 @@ class MetricsResource(Resource):
 
     Rendering runs in the reactor's thread pool, so a large scrape does not stall
     the reactor. ``reactor`` defaults to the global one, looked up per request.
+    ``protection`` checks the client's address and the ``Authorization`` header.
     """
 
     isLeaf = True
 
     def __init__(self, registry: Collector = REGISTRY, disable_compression: bool = False,
-                 reactor: Optional[Any] = None) -> None:
+                 reactor: Optional[Any] = None, *, protection: Optional[Protection] = None) -> None:
         """Serve ``registry``; gzip when the scraper accepts it unless ``disable_compression``."""
         super().__init__()
         self.registry = registry
         self.disable_compression = disable_compression
+        self.protection = protection
         self._reactor = reactor
 
     def render(self, request: Request) -> Any:
@@ -58,6 +61,9 @@ class MetricsResource(Resource):
             _header(request, b"accept-encoding"),
             _params(request),
             self.disable_compression,
+            protection=self.protection,
+            authorization=_header(request, b"authorization") or None,
+            client_addr=getattr(request.getClientAddress(), "host", None),
         )
         deferred.addCallback(self._answer, request, gone)
         deferred.addErrback(lambda failure: logger.error("answering a scrape failed:\n%s", failure.getTraceback()))
