@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from operator import itemgetter
 from threading import Lock
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
@@ -102,6 +103,9 @@ class MetricWrapperBase(Collector):
             self._metric_init()
             return
         if self._labelnames:
+            names = self._labelnames
+            # itemgetter builds the key tuple in C; with one name it returns a bare value.
+            self._from_kwargs = itemgetter(*names) if len(names) > 1 else lambda kw, n=names[0]: (kw[n],)
             self._lock = Lock()
             self._metrics = {}
             for attr in self._value_attrs:
@@ -127,12 +131,12 @@ class MetricWrapperBase(Collector):
             if labelkwargs:
                 if labelvalues:
                     raise ValueError("Can't pass both *args and **kwargs")
-                if len(labelkwargs) != len(self._labelnames):
-                    raise ValueError("Incorrect label names")
                 try:
-                    labelvalues = tuple([labelkwargs[n] for n in self._labelnames])
+                    labelvalues = self._from_kwargs(labelkwargs)
                 except KeyError:
                     raise ValueError("Incorrect label names") from None
+                if len(labelkwargs) != len(labelvalues):
+                    raise ValueError("Incorrect label names")
             try:
                 return metrics[labelvalues]
             except (KeyError, TypeError):
