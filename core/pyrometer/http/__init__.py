@@ -1,0 +1,27 @@
+"""Request instrumentation shared by every framework integration.
+
+``HttpMetrics`` owns the schema and the options; adapters report each request
+through ``HttpMetrics.start(...)`` → ``RequestTimer.finish(...)``. ``wsgi`` holds
+the WSGI middleware that the WSGI frameworks share.
+"""
+
+from ._endpoint import scrape_registry, serve_metrics
+from ._engine import OTHER_METHOD, STANDARD_METHODS, UNMATCHED, HttpMetrics, RequestTimer, normalize_method
+from ._schema import DEFAULT_DURATION_BUCKETS, KINDS, PRESETS, SIZE_BUCKETS
+from ._views import ViewMetric
+
+__all__ = [
+    "DEFAULT_DURATION_BUCKETS",
+    "KINDS",
+    "OTHER_METHOD",
+    "PRESETS",
+    "SIZE_BUCKETS",
+    "STANDARD_METHODS",
+    "UNMATCHED",
+    "HttpMetrics",
+    "RequestTimer",
+    "ViewMetric",
+    "normalize_method",
+    "scrape_registry",
+    "serve_metrics",
+]

@@ -1,0 +1,69 @@
+"""Custom per-view metrics: one metric whose labels are computed from the request and response."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Mapping, Optional
+
+from ..metrics import Counter, Gauge, Histogram, Summary
+from ..registry import REGISTRY, CollectorRegistry
+
+_TYPES = {"counter": Counter, "gauge": Gauge, "histogram": Histogram, "summary": Summary}
+
+LabelValue = Callable[..., Any]
+
+
+class ViewMetric:
+    """A metric a view opts into, updated once per request of that view.
+
+    ``labels`` maps label names to constants or to functions. A function taking
+    one argument gets the response (or ``None`` when the view raised); one taking
+    two gets ``(request, response)``. Counters count requests, histograms and
+    summaries observe the duration, gauges track the requests in progress.
+    """
+
+    def __init__(self, kind: str, name: str, documentation: str, labels: Optional[Mapping[str, Any]] = None,
+                 registry: Optional[CollectorRegistry] = REGISTRY, **kwargs: Any) -> None:
+        if kind not in _TYPES:
+            raise ValueError(f"Unknown metric kind {kind!r}; choose one of {sorted(_TYPES)}")
+        self.kind = kind
+        self._labels: Dict[str, Any] = dict(labels or {})
+        self.metric = _TYPES[kind](name, documentation, list(self._labels), registry=registry, **kwargs)
+
+    def _child(self, request: Any, response: Any) -> Any:
+        if not self._labels:
+            return self.metric
+        return self.metric.labels(*[_label(v, request, response) for v in self._labels.values()])
+
+    def started(self, request: Any) -> Optional[Any]:
+        """Called when the view starts; returns the gauge child to lower at the end (gauges only)."""
+        if self.kind != "gauge":
+            return None
+        child = self._child(request, None)
+        child.inc()
+        return child
+
+    def finished(self, request: Any, response: Any, duration: float, gauge_child: Optional[Any] = None) -> None:
+        """Called when the view returned (``response``) or raised (``response`` is ``None``)."""
+        if self.kind == "gauge":
+            if gauge_child is not None:
+                gauge_child.dec()
+        elif self.kind == "counter":
+            self._child(request, response).inc()
+        else:
+            self._child(request, response).observe(duration)
+
+
+def _label(value: Any, request: Any, response: Any) -> str:
+    if not callable(value):
+        return str(value)
+    try:
+        return str(value(request, response) if _arity(value) >= 2 else value(response))
+    except Exception:  # a broken label function must not break the view it measures
+        return "_OTHER"
+
+
+def _arity(fn: Callable[..., Any]) -> int:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return 1
+    return code.co_argcount - (1 if getattr(fn, "__self__", None) is not None else 0)

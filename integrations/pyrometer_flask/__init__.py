@@ -1,0 +1,155 @@
+"""Request metrics and /metrics for Flask in one line: ``FlaskMetrics(app)``.
+
+    from flask import Flask
+    from pyrometer_flask import FlaskMetrics
+
+    app = Flask(__name__)
+    metrics = FlaskMetrics(app)             # or FlaskMetrics() + metrics.init_app(app)
+
+    @app.get("/users/<int:user_id>")
+    @metrics.counter("user_lookups_total", "User lookups.", labels={"status": lambda r: r.status_code})
+    def user(user_id): ...
+
+Every request is measured by the shared engine (``pyrometer.http``) with
+``handler`` = the URL rule (``/users/<int:user_id>``); the engine options
+(``preset``, ``namespace``, ``buckets``, ``excluded_paths``, ``group_status``,
+``metrics``, ``const_labels``, ``extra_labels``, ...) are keyword arguments.
+"""
+
+from __future__ import annotations
+
+import functools
+from time import perf_counter
+from typing import Any, Callable, Dict, Optional, TypeVar
+
+from flask import Flask, make_response, request
+from pyrometer.http import HttpMetrics, ViewMetric
+from pyrometer.http.wsgi import BODY_SIZE_KEY, EXCEPTION_KEY, SKIP_KEY, TIMER_KEY, WSGIInstrumentation
+from pyrometer.metrics import Gauge
+from pyrometer.protection import Protection
+from pyrometer.registry import REGISTRY, CollectorRegistry
+
+__all__ = ["FlaskMetrics"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_UNTRACKED = "_pyrometer_untracked"
+
+
+class FlaskMetrics:
+    """Prometheus metrics for one or more Flask apps sharing one registry.
+
+    ``path`` is where /metrics is served (``None``: not served, e.g. when
+    ``start_http_server`` serves it); ``protection`` guards it.
+    """
+
+    def __init__(self, app: Optional[Flask] = None, *, path: Optional[str] = "/metrics",
+                 protection: Optional[Protection] = None, disable_compression: bool = False,
+                 registry: Optional[CollectorRegistry] = REGISTRY, **options: Any) -> None:
+        self.path = path
+        self.registry = registry
+        self._protection = protection
+        self._disable_compression = disable_compression
+        self._options = options
+        self._engine: Optional[HttpMetrics] = None
+        if app is not None:
+            self.init_app(app)
+
+    @property
+    def engine(self) -> HttpMetrics:
+        """The shared engine (created with the first app)."""
+        if self._engine is None:
+            self._engine = HttpMetrics(registry=self.registry, **self._options)
+        return self._engine
+
+    def init_app(self, app: Flask) -> None:
+        """Instrument ``app`` and serve ``path`` from it."""
+        app.extensions["pyrometer"] = self
+        app.wsgi_app = WSGIInstrumentation(  # type: ignore[method-assign]
+            app.wsgi_app, self.engine, metrics_path=self.path, protection=self._protection,
+            disable_compression=self._disable_compression)
+        app.before_request(_route_known)
+        app.after_request(_body_known)
+        app.teardown_request(_remember_exception)
+
+    # -- per-view control -------------------------------------------------------
+
+    def do_not_track(self) -> Callable[[F], F]:
+        """Leave a view out of the request metrics."""
+        def mark(f: F) -> F:
+            setattr(f, _UNTRACKED, True)
+            return f
+        return mark
+
+    def counter(self, name: str, documentation: str, labels: Optional[Dict[str, Any]] = None,
+                **kwargs: Any) -> Callable[[F], F]:
+        """Count the requests of a view (labels may be functions of the response)."""
+        return self._view_metric("counter", name, documentation, labels, kwargs)
+
+    def histogram(self, name: str, documentation: str, labels: Optional[Dict[str, Any]] = None,
+                  **kwargs: Any) -> Callable[[F], F]:
+        """Observe the duration of a view in a histogram."""
+        return self._view_metric("histogram", name, documentation, labels, kwargs)
+
+    def summary(self, name: str, documentation: str, labels: Optional[Dict[str, Any]] = None,
+                **kwargs: Any) -> Callable[[F], F]:
+        """Observe the duration of a view in a summary."""
+        return self._view_metric("summary", name, documentation, labels, kwargs)
+
+    def gauge(self, name: str, documentation: str, labels: Optional[Dict[str, Any]] = None,
+              **kwargs: Any) -> Callable[[F], F]:
+        """Track the requests of a view in progress."""
+        return self._view_metric("gauge", name, documentation, labels, kwargs)
+
+    def info(self, name: str, documentation: str, **labels: str) -> Gauge:
+        """A gauge set to 1 with constant labels, e.g. ``metrics.info('app_info', 'App.', version='1.2')``."""
+        gauge = Gauge(name, documentation, list(labels), registry=self.registry)
+        (gauge.labels(**labels) if labels else gauge).set(1)
+        return gauge
+
+    def _view_metric(self, kind: str, name: str, documentation: str, labels: Optional[Dict[str, Any]],
+                     kwargs: Dict[str, Any]) -> Callable[[F], F]:
+        vm = ViewMetric(kind, name, documentation, labels, registry=self.registry, **kwargs)
+
+        def decorate(f: F) -> F:
+            @functools.wraps(f)
+            def view(*args: Any, **kw: Any) -> Any:
+                started = perf_counter()
+                gauge_child = vm.started(request)
+                try:
+                    response = make_response(f(*args, **kw))
+                except BaseException:
+                    vm.finished(request, None, perf_counter() - started, gauge_child)
+                    raise
+                vm.finished(request, response, perf_counter() - started, gauge_child)
+                return response
+            return view  # type: ignore[return-value]
+        return decorate
+
+
+def _route_known() -> None:
+    timer = request.environ.get(TIMER_KEY)
+    if timer is None:
+        return
+    from flask import current_app
+
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if view is not None and getattr(view, _UNTRACKED, False):
+        request.environ[SKIP_KEY] = True
+    rule = request.url_rule
+    timer.set_handler(rule.rule if rule is not None else None)
+
+
+def _body_known(response: Any) -> Any:
+    # A body held in memory is complete now; only a streamed one must be timed to its last chunk.
+    # Flask's own error pages are in memory too, wrapped in an iterator but with a Content-Length.
+    if TIMER_KEY in request.environ:
+        if response.is_sequence:
+            request.environ[BODY_SIZE_KEY] = response.calculate_content_length() or 0
+        elif response.status_code >= 400 and response.content_length is not None:
+            request.environ[BODY_SIZE_KEY] = response.content_length
+    return response
+
+
+def _remember_exception(exc: Optional[BaseException]) -> None:
+    if exc is not None:
+        request.environ.setdefault(EXCEPTION_KEY, exc)
