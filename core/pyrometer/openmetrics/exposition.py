@@ -73,34 +73,27 @@ def _escape(s: str, escaping: str, valid_rune_fn: Callable[[str, int], bool]) ->
     return s
 
 
-def escape_metric_name(s: str, escaping: str = UNDERSCORES) -> str:
-    """A metric name as written under ``escaping`` (quoted when UTF-8 is allowed and needed)."""
+def _escape_name(s: str, escaping: str, legacy: bool, rune: Callable[[str, int], bool]) -> str:
     if not s:
         return s
-    legacy = _is_valid_legacy_metric_name(s)
     if escaping == ALLOWUTF8:
-        escaped = _escape(s, escaping, _is_legacy_metric_rune)
+        escaped = _escape(s, escaping, rune)
         return escaped if legacy else f'"{escaped}"'
     if escaping in (UNDERSCORES, VALUES) and legacy:
         return s
     if escaping in (UNDERSCORES, VALUES, DOTS):
-        return _escape(s, escaping, _is_legacy_metric_rune)
+        return _escape(s, escaping, rune)
     return s
+
+
+def escape_metric_name(s: str, escaping: str = UNDERSCORES) -> str:
+    """A metric name as written under ``escaping`` (quoted when UTF-8 is allowed and needed)."""
+    return _escape_name(s, escaping, _is_valid_legacy_metric_name(s), _is_legacy_metric_rune)
 
 
 def escape_label_name(s: str, escaping: str = UNDERSCORES) -> str:
     """A label name as written under ``escaping`` (quoted when UTF-8 is allowed and needed)."""
-    if not s:
-        return s
-    legacy = _is_valid_legacy_labelname(s)
-    if escaping == ALLOWUTF8:
-        escaped = _escape(s, escaping, _is_legacy_labelname_rune)
-        return escaped if legacy else f'"{escaped}"'
-    if escaping in (UNDERSCORES, VALUES) and legacy:
-        return s
-    if escaping in (UNDERSCORES, VALUES, DOTS):
-        return _escape(s, escaping, _is_legacy_labelname_rune)
-    return s
+    return _escape_name(s, escaping, _is_valid_legacy_labelname(s), _is_legacy_labelname_rune)
 
 
 def _escape_value(v: str) -> str:
