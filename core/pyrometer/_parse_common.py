@@ -7,7 +7,7 @@ Everything here works on one line at a time and reports problems by raising
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, Iterator, List, Match, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from .validation import _is_valid_legacy_metric_name, _validate_labelname
 
@@ -15,14 +15,15 @@ ESCAPE_SEQUENCES = {"\\\\": "\\", "\\n": "\n", '\\"': '"'}
 ESCAPING_RE = re.compile(r'\\[\\n"]')
 HELP_ESCAPING_RE = re.compile(r"\\[\\n]")
 
+METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 # Unquoted label names may use the metric-name alphabet (``:`` included), as
 # prometheus_client's parser accepts them.
-LABEL_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-METRIC_NAME_RE = LABEL_NAME_RE
+LABEL_NAME_RE = METRIC_NAME_RE
 
 # Canonical label pairs that need no unescaping or validation beyond the
 # regex: the negative lookahead sends reserved ``__`` names to the full scanner.
 FAST_PAIR = r'(?!__)[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
+
 
 class ParseError(ValueError):
     """A ``ValueError`` whose message already names the offending line."""
@@ -34,7 +35,7 @@ def line_error(reason: object, lineno: int, line: str) -> ParseError:
     return ParseError(f"{reason or 'Invalid line'} on line {lineno}: '{text}'")
 
 
-def replace_escape_sequence(match: Match[str]) -> str:
+def replace_escape_sequence(match: re.Match[str]) -> str:
     """Map a matched escape sequence (``\\\\``, ``\\n`` or ``\\"``) to its character."""
     return ESCAPE_SEQUENCES[match.group(0)]
 
@@ -106,6 +107,7 @@ def read_quoted(s: str, i: int) -> Tuple[str, int]:
 
 
 def skip_ws(s: str, i: int, n: int) -> int:
+    """Index of the first non-whitespace character at or after ``i`` (``n`` if none)."""
     while i < n and s[i].isspace():
         i += 1
     return i
@@ -133,14 +135,12 @@ def scan_labels(s: str, i: int, openmetrics: bool) -> Tuple[Dict[str, str], int]
                 raise ValueError("Trailing comma in labels")
             return labels, i + 1
         if c == '"':
-            text, i = read_quoted(s, i)
+            name, i = read_quoted(s, i)
             i = skip_ws(s, i, n)
             if i < n and s[i] == "=":
-                name = text
-                value = None
-                i += 1
-            else:
-                name, value = "__name__", text
+                value, i = _label_value(s, i + 1, n, name)
+            else:  # a bare quoted term is the metric name
+                name, value = "__name__", name
         else:
             m = LABEL_NAME_RE.match(s, i)
             if m is None:
@@ -149,13 +149,7 @@ def scan_labels(s: str, i: int, openmetrics: bool) -> Tuple[Dict[str, str], int]
             i = skip_ws(s, m.end(), n)
             if i >= n or s[i] != "=":
                 raise ValueError(f"Expected '=' after label name {name!r}")
-            value = None
-            i += 1
-        if value is None:
-            i = skip_ws(s, i, n)
-            if i >= n or s[i] != '"':
-                raise ValueError(f"Value of label {name!r} must be quoted")
-            value, i = read_quoted(s, i)
+            value, i = _label_value(s, i + 1, n, name)
         if name != "__name__":
             _validate_labelname(name)
         if name in labels:
@@ -169,6 +163,13 @@ def scan_labels(s: str, i: int, openmetrics: bool) -> Tuple[Dict[str, str], int]
             return labels, i + 1
         else:
             raise ValueError("Expected ',' or '}' after label value")
+
+
+def _label_value(s: str, i: int, n: int, name: str) -> Tuple[str, int]:
+    i = skip_ws(s, i, n)
+    if i >= n or s[i] != '"':
+        raise ValueError(f"Value of label {name!r} must be quoted")
+    return read_quoted(s, i)
 
 
 def split_metadata(line: str, is_sep: Callable[[str], bool]) -> List[str]:

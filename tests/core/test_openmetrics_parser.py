@@ -17,7 +17,7 @@ import prometheus_client.openmetrics.exposition as pc_om
 import prometheus_client.openmetrics.parser as pc_parser
 import prometheus_client.samples as pc_samples
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from prometheus_client.utils import floatToGoString
 from pyrometer.metrics_core import (
@@ -64,11 +64,16 @@ def families_form(families: Any) -> List[Any]:
     return [(m.name, m.documentation, m.type, m.unit, normalize(m.samples)) for m in families]
 
 
+REFERENCE_CRASH = "prometheus_client failed with an error other than ValueError"
+
+
 def reference_outcome(text: str) -> Any:
     try:
         return families_form(pc_parser.text_string_to_metric_families(text))
     except ValueError:
         return ValueError
+    except Exception:  # e.g. comparing a float with a Timestamp; there is no answer to match
+        return REFERENCE_CRASH
 
 
 def pyrometer_outcome(text: str) -> Any:
@@ -241,6 +246,7 @@ MALFORMED: List[Tuple[str, str]] = [
     ('# TYPE g gauge\ng{a="1"} 1\ng{a="2"} 1\ng{a="1"} 2\n# EOF\n', 'g{a="1"} 2'),
     ("# TYPE g gauge\ng 1 2\ng 1\n# EOF\n", "g 1"),
     ("# TYPE g gauge\ng 1 2\ng 1 1\n# EOF\n", "g 1 1"),
+    ("# TYPE g gauge\ng 1 10\ng 2 1e0\n# EOF\n", "g 2 1e0"),
     ("# TYPE g gauge\ng 1 # {a=\"b\"} 1\n# EOF\n", 'g 1 # {a="b"} 1'),
     ("# TYPE c counter\nc_total 1 # {a=\"" + "x" * 130 + "\"} 1\n# EOF\n", "c_total 1 # {a="),
     ("# TYPE c counter\nc_total 1 #{a=\"b\"} 1\n# EOF\n", 'c_total 1 #{a="b"} 1'),
@@ -421,4 +427,6 @@ def rendered_openmetrics(draw: Any) -> str:
 @given(rendered_openmetrics())
 def test_random_exposition_matches_prometheus_client(text: str) -> None:
     """For any collector output of prometheus_client's writer, both parsers agree exactly."""
-    assert pyrometer_outcome(text) == reference_outcome(text)
+    expected = reference_outcome(text)
+    assume(expected is not REFERENCE_CRASH)
+    assert pyrometer_outcome(text) == expected

@@ -6,7 +6,8 @@ timestamps are ``Timestamp`` objects when written as ``sec[.frac]`` and
 floats otherwise (exponent forms); exemplars become ``Exemplar`` tuples; a
 sample repeating the previous sample's series and timestamp is dropped.
 Histogram families also accept native-histogram samples
-(``name {count:..,sum:..,schema:..,zero_threshold:..,zero_count:..,...}``).
+(``name {count:..,sum:..,schema:..,zero_threshold:..,zero_count:..,...}``);
+like prometheus_client, anything after their closing brace is ignored.
 
 Malformed input raises ``ValueError`` naming the line number and text when
 the generator reaches it. Enforced:
@@ -34,6 +35,8 @@ the generator reaches it. Enforced:
 * summary quantile samples have a ``quantile`` label in [0, 1] and a
   non-negative value; stateset samples carry a label named after the family
   and value 0 or 1; info samples have value 1;
+* native histograms have the five scalar fields and well-formed span and
+  delta lists, and a name without ``_count``/``_sum``/``_bucket``/``_created``;
 * the samples of one label group are contiguous, with timestamps either all
   present or all absent and (except for info) never going backwards;
 * exemplars appear only on counter ``_total`` and (gauge) histogram
@@ -198,8 +201,7 @@ class _HistogramRun:
         self.line = ""
 
     def add(self, suffix: str, value: float, bound: Optional[float]) -> None:
-        if suffix == "_bucket":
-            assert bound is not None
+        if bound is not None:  # a _bucket sample
             if bound < 0:
                 self.negative_bucket = True
             if self.bound is not None and bound <= self.bound:
@@ -315,7 +317,7 @@ class _Family:
             if value not in (0, 1):
                 raise ValueError("Stateset samples can only have values zero and one")
             drop = name
-        if exemplar is not None and _EXEMPLAR_SUFFIX.get(typ) != suffix:  # type: ignore[arg-type]
+        if exemplar is not None and _EXEMPLAR_SUFFIX.get(typ or "") != suffix:
             raise ValueError("Only histogram/gaugehistogram buckets and counters can have exemplars")
 
         series_labels: _Group = frozenset(labels.items())
