@@ -17,7 +17,7 @@ from typing import Any, Dict, List
 
 from .workloads import WORKLOADS
 
-SCALE = {"ns": 1e9, "us": 1e6, "us/series": 1e6, "bytes": 1.0}
+SCALE = {"ns": 1e9, "us": 1e6, "us/series": 1e6, "bytes": 1.0, "ms": 1e3}
 
 
 def run(quick: bool, repeats: int, only: str = "") -> List[Dict[str, Any]]:

@@ -7,12 +7,17 @@ runner can verify it was exact.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
+import multiprocessing
+import os
+import shutil
+import tempfile
 import time
 import tracemalloc
 from types import ModuleType
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Iterator, List, Tuple
 
 Result = Tuple[float, bool]
 
@@ -124,6 +129,86 @@ def memory_per_counter_child(lib: ModuleType, n: int) -> Result:
     return (after - before) / n, len(next(iter(c.collect())).samples) >= n
 
 
+# -- multiprocess ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _multiprocess(lib: ModuleType) -> Iterator[str]:
+    """A temporary PROMETHEUS_MULTIPROC_DIR with ``lib``'s multiprocess value class in force."""
+    values = importlib.import_module(lib.__name__ + ".values")
+    path = tempfile.mkdtemp(prefix="bench-mp-")
+    old_env, old_cls = os.environ.get("PROMETHEUS_MULTIPROC_DIR"), values.ValueClass
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    values.ValueClass = values.MultiProcessValue()
+    try:
+        yield path
+    finally:
+        values.ValueClass = old_cls
+        values.close_all_multiprocess_files()
+        if old_env is None:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = old_env
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def mp_counter_inc(lib: ModuleType, n: int) -> Result:
+    with _multiprocess(lib):
+        c = lib.Counter("bench_c", "d", registry=None)
+        per = _loop(c.inc, n)
+        return per, c._value.get() == n
+
+
+def mp_histogram_observe(lib: ModuleType, n: int) -> Result:
+    with _multiprocess(lib):
+        h = lib.Histogram("bench_h", "d", registry=None)
+        per = _loop(lambda: h.observe(0.3), n)
+        return per, _histogram_count(lib, h) == n
+
+
+def _mp_writer(lib_name: str, series: int) -> None:
+    lib = importlib.import_module(lib_name)
+    c = lib.Counter("bench_mp", "d", ["i"], registry=None)
+    for i in range(series):
+        c.labels(str(i)).inc()
+
+
+def _mp_workers(lib: ModuleType, path: str, workers: int, series: int) -> List[int]:
+    ctx = multiprocessing.get_context("fork")
+    pids: List[int] = []
+    for start in range(0, workers, 16):
+        procs = [ctx.Process(target=_mp_writer, args=(lib.__name__, series))
+                 for _ in range(min(16, workers - start))]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        pids += [p.pid for p in procs]  # type: ignore[misc]
+    return pids
+
+
+def _mp_scrape(lib: ModuleType, live: int, series: int, dead: int = 0) -> Result:
+    """Seconds for one scrape of ``live`` workers' files (after ``dead`` workers retired), and exactness."""
+    mp = importlib.import_module(lib.__name__ + ".multiprocess")
+    with _multiprocess(lib) as path:
+        if dead:
+            for pid in _mp_workers(lib, path, dead, series):
+                mp.mark_process_dead(pid, path)
+        _mp_workers(lib, path, live, series)
+        reg = lib.CollectorRegistry()
+        mp.MultiProcessCollector(reg, path=path)
+        lib.generate_latest(reg)  # a long-lived scraper process: its second scrape is the steady state
+        start = time.perf_counter()
+        body = lib.generate_latest(reg)
+        per = time.perf_counter() - start
+        total = sum(float(line.rsplit(b" ", 1)[1]) for line in body.splitlines() if line.startswith(b"bench_mp_"))
+        return per, total == (live + dead) * series and body.count(b"bench_mp_total{") == series
+
+
+def _mp_scrape_row(live: int, dead: int = 0) -> Callable[[ModuleType, int], Result]:
+    return lambda lib, series: _mp_scrape(lib, live, series, dead)
+
+
 # name -> (function, full size, quick size, unit, target as "pyrometer <= x")
 WORKLOADS: Dict[str, Tuple[Callable[[ModuleType, int], Result], int, int, str, str]] = {
     "Counter.inc()": (counter_inc, 300_000, 50_000, "ns", "150 ns"),
@@ -136,4 +221,11 @@ WORKLOADS: Dict[str, Tuple[Callable[[ModuleType, int], Result], int, int, str, s
     "generate_latest text, counters": (text_exposition, 100_000, 10_000, "us/series", "5 us"),
     "OpenMetrics, counters": (openmetrics_exposition, 10_000, 5_000, "us/series", "7 us"),
     "memory per counter child": (memory_per_counter_child, 20_000, 5_000, "bytes", "300 bytes"),
+    "multiprocess Counter.inc()": (mp_counter_inc, 200_000, 30_000, "ns", "400 ns"),
+    "multiprocess Histogram.observe()": (mp_histogram_observe, 200_000, 30_000, "ns", "700 ns"),
+    # size = series per worker
+    "mp scrape, 4 workers x S series": (_mp_scrape_row(4), 1_000, 100, "ms", "-"),
+    "mp scrape, 16 workers x S series": (_mp_scrape_row(16), 1_000, 100, "ms", "-"),
+    "mp scrape, 64 workers x S series": (_mp_scrape_row(64), 1_000, 50, "ms", "-"),
+    "mp scrape, 4 live after 200 dead x S": (_mp_scrape_row(4, 200), 1_000, 20, "ms", "-"),
 }

@@ -10,8 +10,6 @@ string rendered at its first export. ``isinstance(child, Counter)`` still holds.
 
 from __future__ import annotations
 
-import os
-import warnings
 from operator import itemgetter
 from threading import Lock
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
@@ -48,8 +46,12 @@ def _escape_label_value(value: str) -> str:
     return value
 
 
-def _multiprocess_active() -> bool:
-    return "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ
+def _hide_multiprocess(child: Any) -> None:
+    """Tombstone a removed child's slots in this process's multiprocess files (no-op for local cells)."""
+    for attr in (*child._value_attrs, "_cell"):
+        tombstone = getattr(getattr(child, attr, None), "tombstone", None)
+        if tombstone is not None:
+            tombstone()
 
 
 class _MissingLabels:
@@ -190,10 +192,11 @@ class MetricWrapperBase(Collector):
         if len(labelvalues) != len(self._labelnames):
             raise ValueError(
                 f"Incorrect label count (expected {len(self._labelnames)}, got {labelvalues})")
-        self._warn_multiprocess("Removal of labels")
         key = tuple(str(v) for v in labelvalues)
         with self._lock:
-            self._metrics.pop(key, None)  # type: ignore[union-attr]
+            child = self._metrics.pop(key, None)  # type: ignore[union-attr]
+        if child is not None:
+            _hide_multiprocess(child)
 
     def remove_by_labels(self, labels: Dict[str, str]) -> None:
         """Drop every child whose labels include all of ``labels``."""
@@ -206,23 +209,22 @@ class MetricWrapperBase(Collector):
         unknown = [k for k in labels if k not in self._labelnames]
         if unknown:
             raise ValueError(f"Unknown label names: {unknown}; expected {self._labelnames}")
-        self._warn_multiprocess("Removal of labels")
         want = [(self._labelnames.index(k), str(v)) for k, v in labels.items()]
         with self._lock:
-            for key in [k for k in self._metrics if all(k[i] == v for i, v in want)]:  # type: ignore[union-attr]
-                del self._metrics[key]  # type: ignore[index]
+            removed = [self._metrics.pop(k) for k in [k for k in self._metrics  # type: ignore[union-attr]
+                                                      if all(k[i] == v for i, v in want)]]
+        for child in removed:
+            _hide_multiprocess(child)
 
     def clear(self) -> None:
         """Drop every child."""
         if not self._labelnames or self._metrics is None:
             return
-        self._warn_multiprocess("Clearing labels")
         with self._lock:
+            removed = list(self._metrics.values())
             self._metrics = {}
-
-    def _warn_multiprocess(self, what: str) -> None:
-        if _multiprocess_active():
-            warnings.warn(f"{what} is not supported in multi-process mode yet", UserWarning, stacklevel=3)
+        for child in removed:
+            _hide_multiprocess(child)
 
     def _children(self) -> List[Any]:
         """The children to export: self when unlabelled, else a snapshot of the dict."""

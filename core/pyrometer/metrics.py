@@ -259,7 +259,8 @@ class Histogram(MetricWrapperBase):
         return "le"
 
     def _metric_init(self) -> None:
-        self._value = values.HistogramCounts(len(self._upper_bounds))
+        self._value = values.new_histogram_counts(len(self._upper_bounds), self._name, self._labelnames,
+                                                  self._labelvalues, self._documentation, self._le)
         self._created = time.time()
 
     def observe(self, amount: float, exemplar: Optional[Dict[str, str]] = None) -> None:
@@ -296,12 +297,21 @@ class Info(MetricWrapperBase):
     """
 
     _type = "info"
-    _child_slots = ("_value", "_info_lock", "_labelname_set")
+    _child_slots = ("_value", "_info_lock", "_labelname_set", "_cell")
 
     def _metric_init(self) -> None:
         self._labelname_set = set(self._labelnames)
         self._info_lock = Lock()
         self._value: Dict[str, str] = {}
+        # Multiprocess: one slot per distinct dict (the dict is part of its key), timestamped at info(); the
+        # scrape shows the most recent dict of any process.
+        self._cell = self._info_cell(self._value)
+        if self._cell is not None:
+            self._cell.set(1.0)
+
+    def _info_cell(self, val: Dict[str, str]) -> Any:
+        return values.multiprocess_cell("info", self._name, self._name + "_info", self._labelnames,
+                                        self._labelvalues, self._documentation, val)
 
     def info(self, val: Dict[str, str]) -> None:
         """Replace the key-value pairs."""
@@ -312,6 +322,12 @@ class Info(MetricWrapperBase):
             raise ValueError("Label value cannot be None")
         with self._info_lock:
             self._value = dict(val)
+            old = self._cell
+            if old is not None:
+                self._cell = self._info_cell(self._value)
+                self._cell.set(1.0, timestamp=time.time())
+                if old._b.key != self._cell._b.key:
+                    old.tombstone()
 
     def _child_samples(self) -> Iterable[_SampleTuple]:
         with self._info_lock:
@@ -328,7 +344,7 @@ class Enum(MetricWrapperBase):
     """
 
     _type = "stateset"
-    _child_slots = ("_value", "_state_lock")
+    _child_slots = ("_value", "_state_lock", "_cell")
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = (), namespace: str = "",
                  subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
@@ -347,6 +363,10 @@ class Enum(MetricWrapperBase):
     def _metric_init(self) -> None:
         self._value = 0
         self._state_lock = Lock()
+        # Multiprocess: one slot holding the state's index, timestamped at state(); the scrape shows the most
+        # recent state of any process.
+        self._cell = values.multiprocess_cell("stateset", self._name, self._name, self._labelnames,
+                                              self._labelvalues, self._documentation, self._states)
 
     def state(self, state: str) -> None:
         """Switch to ``state`` (``ValueError`` if it is not one of the states)."""
@@ -357,6 +377,8 @@ class Enum(MetricWrapperBase):
             raise ValueError(f"{state!r} is not a state of {self._name}: {self._states}") from None
         with self._state_lock:
             self._value = index
+            if self._cell is not None:
+                self._cell.set(float(index), timestamp=time.time())
 
     def _child_samples(self) -> Iterable[_SampleTuple]:
         with self._state_lock:

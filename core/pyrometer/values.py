@@ -18,10 +18,13 @@ Single-process cells come in two kinds:
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from threading import Lock
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Union
 
+from . import _mp_store
 from .samples import Exemplar
 
 _GIL_ATOMIC = sys.version_info >= (3, 10) and bool(getattr(sys, "_is_gil_enabled", lambda: True)())
@@ -151,31 +154,124 @@ class _LockedHistogramCounts(_HistogramCounts):
 
 HistogramCounts = _HistogramCounts if _GIL_ATOMIC else _LockedHistogramCounts
 
+_LocalValue: type = _AtomicValue if _GIL_ATOMIC else MutexValue
+_DEFAULT_VALUE_CLASS = _LocalValue
+
+# Assigning a class here makes every metric created afterwards use it (the seam
+# prometheus_client's users patch in tests, e.g. ``values.ValueClass =
+# values.MultiProcessValue()``). Left at its default, pyrometer picks per child:
+# the fastest correct local cell, or a multiprocess cell when
+# PROMETHEUS_MULTIPROC_DIR is set at the time the child is created.
+ValueClass: Callable[..., Any] = _DEFAULT_VALUE_CLASS
+
+
+def _multiproc_dir() -> Optional[str]:
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path is None:
+        path = os.environ.get("prometheus_multiproc_dir")
+        if path is not None:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+            warnings.warn("prometheus_multiproc_dir variable has been deprecated in favor of the upper case "
+                          "naming PROMETHEUS_MULTIPROC_DIR", DeprecationWarning, stacklevel=4)
+    return path
+
+
+def MultiProcessValue(process_identifier: Callable[[], Union[int, str]] = os.getpid) -> type:
+    """A value class writing to this process's files in ``PROMETHEUS_MULTIPROC_DIR``.
+
+    ``process_identifier()`` must return distinct values in processes running at
+    the same time; it names the files and the ``pid`` label.
+    """
+    base = _mp_store.MultiProcessCell if _GIL_ATOMIC else _mp_store.LockedMultiProcessCell
+
+    class MmapedValue(base):  # type: ignore[misc, valid-type]
+        """A float in this process's memory-mapped values file."""
+
+        __slots__ = ()
+        _mp_ident = staticmethod(process_identifier)
+
+        def __init__(self, typ: str, metric_name: str, name: str, labelnames: Sequence[str],
+                     labelvalues: Sequence[str], help_text: str, multiprocess_mode: str = "", **kwargs: Any) -> None:
+            key = _mp_store.series_key(typ, multiprocess_mode if typ == "gauge" else "", metric_name, help_text,
+                                       name, labelnames, labelvalues, kwargs.get("extra"))
+            super().__init__(_mp_store._Binding(_require_dir(), process_identifier, key, 1))
+
+        @classmethod
+        def close_all_files(cls) -> None:
+            _mp_store.close_all()
+
+    return MmapedValue
+
+
+def _require_dir() -> str:
+    path = _multiproc_dir()
+    if not path:
+        raise ValueError("env PROMETHEUS_MULTIPROC_DIR is not set")
+    return path
+
+
+_default_mp: Optional[type] = None
+
+
+def _default_multiprocess() -> type:
+    global _default_mp
+    if _default_mp is None:
+        _default_mp = MultiProcessValue()
+    return _default_mp
+
 
 def get_value_class() -> Callable[..., Any]:
     """The value class that metrics created now will use."""
-    if ValueClass is not None:
+    if ValueClass is not _DEFAULT_VALUE_CLASS:
         return ValueClass
-    return _AtomicValue if _GIL_ATOMIC else MutexValue
-
-
-# Assigning a class here makes every metric created afterwards use it (the
-# seam prometheus_client's users patch in tests). Left at None, pyrometer picks
-# the fastest correct cell for this interpreter.
-ValueClass: Optional[Callable[..., Any]] = None
-
-
-_LocalValue: Callable[[], Any] = _AtomicValue if _GIL_ATOMIC else MutexValue
+    if _multiproc_dir() is not None:
+        return _default_multiprocess()
+    return _LocalValue
 
 
 def new_value(typ: str, metric_name: str, name: str, labelnames: Sequence[str],
               labelvalues: Sequence[str], help_text: str, **kwargs: Any) -> Any:
     """A fresh value cell for one sample of a new child."""
     cls = ValueClass
-    if cls is None:
-        return _LocalValue()
+    if cls is _DEFAULT_VALUE_CLASS:
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ and "prometheus_multiproc_dir" not in os.environ:
+            return _LocalValue()
+        cls = _default_multiprocess()
     return cls(typ, metric_name, name, labelnames, labelvalues, help_text, **kwargs)
 
 
+def new_histogram_counts(nbuckets: int, metric_name: str = "", labelnames: Sequence[str] = (),
+                         labelvalues: Sequence[str] = (), help_text: str = "", le: Sequence[str] = ()) -> Any:
+    """Bucket counts and sum for one histogram child: local, or in this process's files in multiprocess mode."""
+    cls = ValueClass
+    ident = getattr(cls, "_mp_ident", None)
+    if ident is None:
+        if cls is not _DEFAULT_VALUE_CLASS or (
+                "PROMETHEUS_MULTIPROC_DIR" not in os.environ and "prometheus_multiproc_dir" not in os.environ):
+            return HistogramCounts(nbuckets)
+        ident = os.getpid
+    key = _mp_store.series_key("histogram", "", metric_name, help_text, metric_name, labelnames, labelvalues,
+                               list(le))
+    binding = _mp_store._Binding(_require_dir(), ident, key, nbuckets + 1)
+    counts = _mp_store.MultiProcessHistogramCounts if _GIL_ATOMIC else _mp_store.LockedMultiProcessHistogramCounts
+    return counts(binding, nbuckets)
+
+
+def multiprocess_cell(typ: str, metric_name: str, name: str, labelnames: Sequence[str],
+                      labelvalues: Sequence[str], help_text: str, extra: Any = None) -> Any:
+    """A one-slot cell in this process's files for Info/Enum state, or ``None`` outside multiprocess mode."""
+    cls = ValueClass
+    ident = getattr(cls, "_mp_ident", None)
+    if ident is None:
+        if cls is not _DEFAULT_VALUE_CLASS or (
+                "PROMETHEUS_MULTIPROC_DIR" not in os.environ and "prometheus_multiproc_dir" not in os.environ):
+            return None
+        ident = os.getpid
+    key = _mp_store.series_key(typ, "", metric_name, help_text, name, labelnames, labelvalues, extra)
+    cell = _mp_store.LockedMultiProcessCell if not _GIL_ATOMIC else _mp_store.MultiProcessCell
+    return cell(_mp_store._Binding(_require_dir(), ident, key, 1))
+
+
 def close_all_multiprocess_files() -> None:
-    """Close memory-mapped files held by this process (no-op without multiprocess mode)."""
+    """Close the memory-mapped files of this process; cells reopen them if written again."""
+    _mp_store.close_all()

@@ -28,6 +28,7 @@ from pyrometer.http.wsgi import BODY_SIZE_KEY, EXCEPTION_KEY, SKIP_KEY, TIMER_KE
 from pyrometer.metrics import Gauge
 from pyrometer.protection import Protection
 from pyrometer.registry import REGISTRY, CollectorRegistry
+from werkzeug.exceptions import HTTPException
 
 __all__ = ["FlaskMetrics"]
 
@@ -49,25 +50,32 @@ class FlaskMetrics:
         self.registry = registry
         self._protection = protection
         self._disable_compression = disable_compression
-        self._options = options
-        self._engine: Optional[HttpMetrics] = None
+        # Built now, so a bad option fails here rather than at init_app; every app shares it.
+        self.engine = HttpMetrics(registry=registry, **options)
         if app is not None:
             self.init_app(app)
 
-    @property
-    def engine(self) -> HttpMetrics:
-        """The shared engine (created with the first app)."""
-        if self._engine is None:
-            self._engine = HttpMetrics(registry=self.registry, **self._options)
-        return self._engine
-
     def init_app(self, app: Flask) -> None:
-        """Instrument ``app`` and serve ``path`` from it."""
+        """Instrument ``app`` and serve ``path`` from it (again on the same app: nothing to do)."""
+        current = app.extensions.get("pyrometer")
+        if current is self:
+            return
+        if current is not None:
+            raise ValueError("This Flask app is already instrumented by another FlaskMetrics")
         app.extensions["pyrometer"] = self
+        request_class = app.request_class
+
+        def request_for_labels(environ: Dict[str, Any]) -> Any:
+            # What extra_labels functions get: headers, args, path... but never the body,
+            # which belongs to the view (shallow: reading it raises, and the label is _OTHER).
+            return request_class(environ, populate_request=False, shallow=True)
+
         app.wsgi_app = WSGIInstrumentation(  # type: ignore[method-assign]
             app.wsgi_app, self.engine, metrics_path=self.path, protection=self._protection,
-            disable_compression=self._disable_compression)
-        app.before_request(_route_known)
+            disable_compression=self._disable_compression, request_factory=request_for_labels)
+        # First of the app's before_request functions: one registered earlier may answer the request
+        # itself (a login check), and the route and in-progress gauge must be known by then.
+        app.before_request_funcs.setdefault(None, []).insert(0, _route_known)
         app.after_request(_body_known)
         app.teardown_request(_remember_exception)
 
@@ -117,6 +125,9 @@ class FlaskMetrics:
                 gauge_child = vm.started(request)
                 try:
                     response = make_response(f(*args, **kw))
+                except HTTPException as exc:  # abort(404): label functions see the error response
+                    vm.finished(request, exc.get_response(), perf_counter() - started, gauge_child)
+                    raise
                 except BaseException:
                     vm.finished(request, None, perf_counter() - started, gauge_child)
                     raise
@@ -134,7 +145,8 @@ def _route_known() -> None:
 
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     if view is not None and getattr(view, _UNTRACKED, False):
-        request.environ[SKIP_KEY] = True
+        request.environ[SKIP_KEY] = True  # no series at all for this view, not even in-progress
+        return
     rule = request.url_rule
     timer.set_handler(rule.rule if rule is not None else None)
 
@@ -142,7 +154,11 @@ def _route_known() -> None:
 def _body_known(response: Any) -> Any:
     # A body held in memory is complete now; only a streamed one must be timed to its last chunk.
     # Flask's own error pages are in memory too, wrapped in an iterator but with a Content-Length.
-    if TIMER_KEY in request.environ:
+    timer = request.environ.get(TIMER_KEY)
+    if timer is not None:
+        if timer.handler is None and not request.environ.get(SKIP_KEY):  # before_request was cut short
+            rule = request.url_rule
+            timer.set_handler(rule.rule if rule is not None else None)
         if response.is_sequence:
             request.environ[BODY_SIZE_KEY] = response.calculate_content_length() or 0
         elif response.status_code >= 400 and response.content_length is not None:

@@ -391,18 +391,20 @@ def test_clear_drops_every_child(registry: CollectorRegistry) -> None:
     assert value(registry, "u_total") == 1.0
 
 
-def test_remove_and_clear_warn_in_multiprocess_mode(registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch,
-                                                    tmp_path: Any) -> None:
-    """With ``PROMETHEUS_MULTIPROC_DIR`` set, removal and clearing warn that they are not supported."""
-    c = Counter("c", "C.", ["a"], registry=registry)
-    c.labels("x")
+def test_remove_and_clear_work_silently_in_multiprocess_mode(registry: CollectorRegistry,
+                                                              monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """With ``PROMETHEUS_MULTIPROC_DIR`` set, removal and clearing are supported: no warning, children gone."""
+    from pyrometer import values
+
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    with pytest.warns(UserWarning, match="Removal of labels"):
-        c.remove("x")
-    with pytest.warns(UserWarning, match="Removal of labels"):
-        c.remove_by_labels({"a": "x"})
-    with pytest.warns(UserWarning, match="Clearing labels"):
-        c.clear()
+    try:
+        c = Counter("c", "C.", ["a"], registry=registry)
+        for how in (lambda: c.remove("x"), lambda: c.remove_by_labels({"a": "x"}), c.clear):
+            c.labels("x").inc()
+            how()
+            assert c.collect()[0].samples == []
+    finally:
+        values.close_all_multiprocess_files()
 
 
 # -- Counter ----------------------------------------------------------------

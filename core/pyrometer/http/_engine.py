@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from time import perf_counter
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -24,6 +25,7 @@ from ._schema import (
     EXCEPTIONS,
     IN_PROGRESS,
     KINDS,
+    PRESET_DEFAULTS,
     PRESETS,
     REQUEST_SIZE,
     REQUESTS,
@@ -88,24 +90,28 @@ class HttpMetrics:
         namespace: prefix joined to every metric name with ``_``.
         buckets: duration histogram buckets (the preset's by default).
         excluded_paths: regular expressions; a request whose path fully matches one is not measured.
-        group_status: report ``2xx``/``4xx``... instead of the exact code.
+        group_status: report ``2xx``/``4xx``... instead of the exact code (default: off, except for the
+            ``instrumentator`` preset, which groups like the instrumentator does).
         metrics: which kinds to export (``requests``, ``duration``, ``in_progress``, ``exceptions``,
             ``request_size``, ``response_size``, ``ttfb``); default: the first four.
         duration_status: add the ``status`` label to the duration histogram (``default`` preset).
-        const_labels: labels with fixed values on every series.
+        const_labels: labels with fixed values on every series (they also override a preset's own
+            constant labels, e.g. starlette_exporter's ``app_name``).
         extra_labels: ``{label: function(request) -> str}`` computed from the framework's request object;
             each label keeps at most ``extra_label_limit`` distinct values, later ones fold into ``_OTHER``.
         registry: where the metrics are registered.
     """
 
     def __init__(self, *, preset: str = "default", namespace: str = "", buckets: Optional[Sequence[float]] = None,
-                 excluded_paths: Iterable[str] = (), group_status: bool = False,
+                 excluded_paths: Iterable[str] = (), group_status: Optional[bool] = None,
                  metrics: Optional[Iterable[str]] = None, duration_status: bool = False,
                  const_labels: Optional[Mapping[str, str]] = None,
                  extra_labels: Optional[Mapping[str, Callable[[Any], Any]]] = None,
                  extra_label_limit: int = 100, registry: Optional[CollectorRegistry] = REGISTRY) -> None:
         if preset not in PRESETS:
             raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        if isinstance(metrics, str):
+            metrics = [metrics]
         enabled = frozenset(metrics) if metrics is not None else (
             DEFAULT_ENABLED if preset == "default" else frozenset(KINDS))
         unknown = enabled - set(KINDS)
@@ -113,8 +119,11 @@ class HttpMetrics:
             raise ValueError(f"Unknown metric kinds {sorted(unknown)}; choose from {list(KINDS)}")
         if extra_label_limit < 1:
             raise ValueError("extra_label_limit must be at least 1")
-        patterns = list(excluded_paths)
-        self._excluded = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+        if isinstance(excluded_paths, str):
+            excluded_paths = [excluded_paths]
+        self._excluded = [_compile_excluded(p) for p in excluded_paths]
+        if group_status is None:
+            group_status = bool(PRESET_DEFAULTS.get(preset, {}).get("group_status", False))
         self.group_status = group_status
         self.registry = registry
         self._const = dict(const_labels or {})
@@ -122,6 +131,7 @@ class HttpMetrics:
         self._extra_names = tuple(self._extra)
         self._extra_limit = extra_label_limit
         self._extra_seen: Dict[str, set] = {name: set() for name in self._extra_names}
+        self._extra_lock = threading.Lock()
         multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ
         self._metrics: Dict[str, List[_Metric]] = {kind: [] for kind in KINDS}
         for series in PRESETS[preset]:
@@ -139,7 +149,8 @@ class HttpMetrics:
     def _build(self, series: Series, labels: List[Tuple[str, str]], namespace: str,
                buckets: Optional[Sequence[float]], multiprocess: bool) -> _Metric:
         name = f"{namespace}_{series.name}" if namespace else series.name
-        labelnames = [*self._const, *(exported for exported, _ in labels), *self._extra_names]
+        const = {**dict(series.const), **self._const}
+        labelnames = [*const, *(exported for exported, _ in labels), *self._extra_names]
         kwargs: Dict[str, Any] = {"registry": self.registry}
         if series.type == "histogram":
             kwargs["buckets"] = buckets if (buckets is not None and series.kind in (DURATION, TTFB)) \
@@ -147,17 +158,25 @@ class HttpMetrics:
         if series.type == "gauge" and multiprocess:
             kwargs["multiprocess_mode"] = "livesum"
         metric = _TYPES[series.type](name, series.help, labelnames, **kwargs)
-        return _Metric(series, metric, tuple(logical for _, logical in labels), tuple(self._const.values()))
+        return _Metric(series, metric, tuple(logical for _, logical in labels), tuple(const.values()))
 
     def metric(self, kind: str) -> List[Any]:
         """The exported metric objects of one kind (e.g. to inspect them in tests)."""
         return [m.metric for m in self._metrics[kind]]
 
+    @property
+    def needs_request(self) -> bool:
+        """Whether ``start`` wants the framework's request object (``extra_labels`` are configured)."""
+        return bool(self._extra_names)
+
     # -- per request ----------------------------------------------------------
 
     def excluded(self, path: str) -> bool:
-        """Whether requests to ``path`` are left unmeasured."""
-        return self._excluded is not None and self._excluded.fullmatch(path) is not None
+        """Whether requests to ``path`` are left unmeasured (some pattern matches the whole path)."""
+        for pattern in self._excluded:
+            if pattern.fullmatch(path) is not None:
+                return True
+        return False
 
     def start(self, method: str, path: str = "", handler: Optional[str] = None,
               request: Any = None) -> Optional[RequestTimer]:
@@ -167,7 +186,7 @@ class HttpMetrics:
         also be given later with ``RequestTimer.set_handler``); ``request`` is the
         framework's request object, passed to the ``extra_labels`` functions.
         """
-        if self._excluded is not None and path and self._excluded.fullmatch(path) is not None:
+        if self._excluded and path and self.excluded(path):
             return None
         extra = self._extra_values(request) if self._extra_names else ()
         timer = RequestTimer(self, normalize_method(method), extra)
@@ -184,10 +203,12 @@ class HttpMetrics:
                 value = OVERFLOW
             seen = self._extra_seen[name]
             if value not in seen:
-                if len(seen) >= self._extra_limit:
-                    value = OVERFLOW
-                else:
-                    seen.add(value)
+                with self._extra_lock:  # only for a value not seen yet: the limit holds under concurrency
+                    if value not in seen:
+                        if len(seen) >= self._extra_limit:
+                            value = OVERFLOW
+                        else:
+                            seen.add(value)
             values.append(value)
         return tuple(values)
 
@@ -226,6 +247,13 @@ class HttpMetrics:
     def status_label(self, status: int) -> str:
         """The status as a label value (grouped to ``2xx`` when ``group_status`` is on)."""
         return f"{status // 100}xx" if self.group_status else str(status)
+
+
+def _compile_excluded(pattern: str) -> re.Pattern:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"Invalid excluded path pattern {pattern!r}: {exc}") from None
 
 
 class RequestTimer:

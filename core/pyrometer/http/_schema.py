@@ -30,14 +30,17 @@ class Series(NamedTuple):
     help: str
     labels: Tuple[Tuple[str, str], ...]  # (exported label name, logical label name)
     buckets: Optional[Tuple[float, ...]] = None
+    const: Tuple[Tuple[str, str], ...] = ()  # (label name, fixed value); the user's const_labels override them
 
 
 def _s(kind: str, typ: str, name: str, doc: str, labels: Mapping[str, str],
-       buckets: Optional[Sequence[float]] = None) -> Series:
-    return Series(kind, typ, name, doc, tuple(labels.items()), tuple(buckets) if buckets else None)
+       buckets: Optional[Sequence[float]] = None, const: Optional[Mapping[str, str]] = None) -> Series:
+    return Series(kind, typ, name, doc, tuple(labels.items()), tuple(buckets) if buckets else None,
+                  tuple((const or {}).items()))
 
 
 _STD = {"method": "method", "handler": "handler"}
+_STARLETTE_APP = {"app_name": "starlette"}
 
 PRESETS: Dict[str, Tuple[Series, ...]] = {
     # The shared schema of the design: one dashboard for every framework.
@@ -99,14 +102,15 @@ PRESETS: Dict[str, Tuple[Series, ...]] = {
         _s(EXCEPTIONS, "counter", "flask_http_request_exceptions_total",
            "Total number of HTTP requests which resulted in an exception", {"method": "method", "status": "status"}),
     ),
-    # starlette_exporter's default metrics.
+    # starlette_exporter's default metrics, with its app_name label (const_labels={"app_name": ...} renames it).
     "starlette_exporter": (
         _s(REQUESTS, "counter", "starlette_requests_total", "Total HTTP requests",
-           {"method": "method", "path": "handler", "status_code": "status"}),
+           {"method": "method", "path": "handler", "status_code": "status"}, const=_STARLETTE_APP),
         _s(DURATION, "histogram", "starlette_request_duration_seconds", "HTTP request duration, in seconds",
-           {"method": "method", "path": "handler", "status_code": "status"}, DEFAULT_DURATION_BUCKETS),
+           {"method": "method", "path": "handler", "status_code": "status"}, DEFAULT_DURATION_BUCKETS,
+           const=_STARLETTE_APP),
         _s(IN_PROGRESS, "gauge", "starlette_requests_in_progress",
-           "Total HTTP requests currently in progress", {"method": "method"}),
+           "Total HTTP requests currently in progress", {"method": "method"}, const=_STARLETTE_APP),
     ),
     # django-prometheus's request metrics (its db/cache/model metrics live in pyrometer_django).
     "django_prometheus": (
@@ -126,6 +130,12 @@ PRESETS: Dict[str, Tuple[Series, ...]] = {
         _s(EXCEPTIONS, "counter", "django_http_exceptions_total_by_view", "Count of exceptions by view.",
            {"view": "handler"}),
     ),
+}
+
+# Option defaults a preset changes, so that its series carry the values its dashboards expect
+# (the instrumentator reports "2xx" unless told otherwise). An explicit option still wins.
+PRESET_DEFAULTS: Dict[str, Dict[str, object]] = {
+    "instrumentator": {"group_status": True},
 }
 
 # Series on by default; request/response sizes and time to first byte are opt-in for "default".

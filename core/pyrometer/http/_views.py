@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from ..metrics import Counter, Gauge, Histogram, Summary
@@ -17,8 +18,10 @@ class ViewMetric:
 
     ``labels`` maps label names to constants or to functions. A function taking
     one argument gets the response (or ``None`` when the view raised); one taking
-    two gets ``(request, response)``. Counters count requests, histograms and
-    summaries observe the duration, gauges track the requests in progress.
+    two gets ``(request, response)``; one taking none is just called (it may read
+    the framework's request global, as prometheus-flask-exporter's label functions do).
+    Counters count requests, histograms and summaries observe the duration, gauges
+    track the requests in progress.
     """
 
     def __init__(self, kind: str, name: str, documentation: str, labels: Optional[Mapping[str, Any]] = None,
@@ -27,12 +30,13 @@ class ViewMetric:
             raise ValueError(f"Unknown metric kind {kind!r}; choose one of {sorted(_TYPES)}")
         self.kind = kind
         self._labels: Dict[str, Any] = dict(labels or {})
+        self._values = [_label(v) for v in self._labels.values()]  # each: (request, response) -> str
         self.metric = _TYPES[kind](name, documentation, list(self._labels), registry=registry, **kwargs)
 
     def _child(self, request: Any, response: Any) -> Any:
-        if not self._labels:
+        if not self._values:
             return self.metric
-        return self.metric.labels(*[_label(v, request, response) for v in self._labels.values()])
+        return self.metric.labels(*[value(request, response) for value in self._values])
 
     def started(self, request: Any) -> Optional[Any]:
         """Called when the view starts; returns the gauge child to lower at the end (gauges only)."""
@@ -53,17 +57,27 @@ class ViewMetric:
             self._child(request, response).observe(duration)
 
 
-def _label(value: Any, request: Any, response: Any) -> str:
+def _label(value: Any) -> Callable[[Any, Any], str]:
+    """How to compute one label value from ``(request, response)``, decided once per label."""
     if not callable(value):
-        return str(value)
-    try:
-        return str(value(request, response) if _arity(value) >= 2 else value(response))
-    except Exception:  # a broken label function must not break the view it measures
-        return "_OTHER"
+        text = str(value)
+        return lambda request, response: text
+    arity = _arity(value)
+
+    def compute(request: Any, response: Any) -> str:
+        try:
+            if arity == 0:
+                return str(value())
+            return str(value(request, response) if arity >= 2 else value(response))
+        except Exception:  # a broken label function must not break the view it measures
+            return "_OTHER"
+    return compute
 
 
 def _arity(fn: Callable[..., Any]) -> int:
     code = getattr(fn, "__code__", None)
     if code is None:
         return 1
+    if code.co_flags & inspect.CO_VARARGS:
+        return 2
     return code.co_argcount - (1 if getattr(fn, "__self__", None) is not None else 0)

@@ -41,18 +41,27 @@ class _Response:
 class _MeasuredBody:
     """Passes the body through, counting bytes; the request ends at its last chunk or at ``close()``."""
 
-    def __init__(self, body: Iterable[bytes], finish: Callable[[int], None], timer: RequestTimer) -> None:
+    def __init__(self, body: Iterable[bytes], finish: Callable[[int], None], timer: RequestTimer,
+                 failed: Callable[[BaseException], None]) -> None:
         self._body = body
         self._finish = finish
         self._timer = timer
+        self._failed = failed
         self._size = 0
 
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._body:
-            if chunk and not self._size:
-                self._timer.first_byte()
-            self._size += len(chunk)
-            yield chunk
+        try:
+            for chunk in self._body:
+                if chunk and not self._size:
+                    self._timer.first_byte()
+                self._size += len(chunk)
+                yield chunk
+        except GeneratorExit:  # the server dropped the iterator early: close() ends the request
+            raise
+        except BaseException as exc:  # the body failed mid-stream: the request failed with it
+            self._failed(exc)
+            self._finish(self._size)
+            raise
         # The last chunk is out: that ends the request, even if the server closes us later.
         self._finish(self._size)
 
@@ -66,15 +75,21 @@ class _MeasuredBody:
 
 
 class WSGIInstrumentation:
-    """Measure every request of a WSGI app and serve ``metrics_path`` (``None``: don't serve it)."""
+    """Measure every request of a WSGI app and serve ``metrics_path`` (``None``: don't serve it).
+
+    ``handler(environ)`` gives the route template when the middleware can know it up front;
+    ``request_factory(environ)`` builds what ``extra_labels`` functions receive (default: the environ).
+    """
 
     def __init__(self, app: WSGIApp, engine: HttpMetrics, *, metrics_path: Optional[str] = "/metrics",
                  handler: Optional[Callable[[Dict[str, Any]], Optional[str]]] = None,
-                 protection: Optional[Protection] = None, disable_compression: bool = False) -> None:
+                 protection: Optional[Protection] = None, disable_compression: bool = False,
+                 request_factory: Optional[Callable[[Dict[str, Any]], Any]] = None) -> None:
         self.app = app
         self.engine = engine
         self.metrics_path = metrics_path
         self._handler = handler
+        self._request_factory = request_factory
         self._protection = protection
         self._disable_compression = disable_compression
 
@@ -82,17 +97,37 @@ class WSGIInstrumentation:
         path = environ.get("PATH_INFO", "")
         if path == self.metrics_path:
             return self._serve_metrics(environ, start_response)
-        timer = self.engine.start(environ.get("REQUEST_METHOD", "GET"), path)
+        engine = self.engine
+        request = None
+        if engine.needs_request and not engine.excluded(path):
+            # extra_labels read the request: the environ, or the framework's wrapper of it.
+            request = environ
+            if self._request_factory is not None:
+                try:
+                    request = self._request_factory(environ)
+                except Exception:  # measuring must never break the request: the label functions get None
+                    request = None
+        timer = engine.start(environ.get("REQUEST_METHOD", "GET"), path, request=request)
         if timer is None:
             return self.app(environ, start_response)
         environ[TIMER_KEY] = timer
         if self._handler is not None:
-            timer.set_handler(self._handler(environ))
+            try:
+                route = self._handler(environ)
+            except Exception:  # a failing handler function means "no route", never a failed request
+                route = None
+            timer.set_handler(route)
         response = _Response()
 
         def capture(status: str, headers: List[Any], exc_info: Any = None) -> Any:
-            response.status = int(status[:3])
+            try:
+                response.status = int(status[:3])
+            except ValueError:  # not ours to judge: the server will refuse a bad status line
+                pass
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        def failed(exc: BaseException) -> None:
+            environ.setdefault(EXCEPTION_KEY, exc)
 
         def finish(size: int) -> None:
             if environ.get(SKIP_KEY):
@@ -106,7 +141,7 @@ class WSGIInstrumentation:
         try:
             body = self.app(environ, capture)
         except BaseException as exc:
-            environ.setdefault(EXCEPTION_KEY, exc)
+            failed(exc)
             response.status = 500
             finish(0)
             raise
@@ -119,7 +154,7 @@ class WSGIInstrumentation:
                 timer.first_byte()
             finish(size)
             return body
-        return _MeasuredBody(body, finish, timer)
+        return _MeasuredBody(body, finish, timer, failed)
 
     def _serve_metrics(self, environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         reply = serve_metrics(
