@@ -24,8 +24,9 @@ import logging
 import os
 import struct
 from array import array
+from operator import itemgetter
 from threading import Lock
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from ._mp_store import EXEMPLAR_HEAD, MERGED_NAME, SEQ, SLOT_BYTES, TOMBSTONE, file_names, read_header
 from .metrics_core import Metric
@@ -72,7 +73,7 @@ def _sid(spec: Tuple[Any, ...]) -> int:
 class Decoded:
     """The ops of one keys file (or of merged.db's metadata)."""
 
-    __slots__ = ("consumed", "gen", "header", "need", "ops")
+    __slots__ = ("columns", "consumed", "gen", "header", "need", "ops")
 
     def __init__(self, header: bytes = b"", gen: Optional[str] = None) -> None:
         self.header = header
@@ -80,8 +81,20 @@ class Decoded:
         self.consumed = 0
         self.need = 0
         self.ops: Tuple[List[Any], ...] = ([], [], [], [], [], [])
+        self.columns: Optional[Tuple[Callable[[Any], Tuple[float, ...]], Callable[[Any], Tuple[float, ...]],
+                                     List[int]]] = None
+
+    def sum_columns(self) -> Tuple[Callable[[Any], Tuple[float, ...]], Callable[[Any], Tuple[float, ...]], List[int]]:
+        """(values getter, timestamps getter, series ids) of the summed ops: one C call fetches a column."""
+        cols = self.columns
+        if cols is None:
+            sums = self.ops[SUM]
+            cols = self.columns = (_getter([op[0] for op in sums]), _getter([op[1] for op in sums]),
+                                   [op[2] for op in sums])
+        return cols
 
     def add_line(self, line: List[Any], pid: str) -> None:
+        self.columns = None
         slot, n, typ, mode, metric, help_text, sample, lnames, lvalues, extra = line[:10]
         if len(line) > 10 and line[10] is not None:
             pid = line[10]
@@ -109,6 +122,15 @@ class Decoded:
             ops[SUM].append((base, base + 1, _sid(("s", fam, sample, pairs))))
 
 
+def _getter(indices: List[int]) -> Callable[[Any], Tuple[float, ...]]:
+    if len(indices) == 1:
+        i = indices[0]
+        return lambda a: (a[i],)
+    if not indices:
+        return lambda a: ()
+    return itemgetter(*indices)
+
+
 def parse_lines(data: bytes, start: int, name: str) -> Tuple[List[List[Any]], int]:
     """Complete JSON lines of ``data`` from ``start``, and where the next one begins."""
     end = data.rfind(b"\n") + 1
@@ -117,7 +139,7 @@ def parse_lines(data: bytes, start: int, name: str) -> Tuple[List[List[Any]], in
     try:
         return [json.loads(raw) for raw in data[start:end].splitlines()], end
     except ValueError as e:
-        raise CorruptFileError(f"{name}: bad key line ({e})") from None
+        raise CorruptFileError(f"bad key line ({e})") from None
 
 
 def _read_exemplar(raw: bytes, off: int, size: int) -> Optional[Exemplar]:
@@ -138,24 +160,36 @@ def _read_exemplar(raw: bytes, off: int, size: int) -> Optional[Exemplar]:
 class _Merge:
     """Accumulators for one scrape."""
 
-    def __init__(self) -> None:
-        self.acc: Dict[int, float] = {}
+    def __init__(self, nspecs: int) -> None:
+        self.sums = [0.0] * nspecs  # summed series, by id: a list index is cheaper than a dict update
+        self.present: Set[int] = set()
+        self.acc: Dict[int, float] = {}  # min/max/per-pid gauges
         self.last: Dict[int, Tuple[float, float, Any]] = {}
         self.exemplars: Dict[Tuple[Any, ...], Exemplar] = {}
 
     def add(self, decoded: Decoded, vals: Any, raw: bytes = b"", raw_start: int = 0) -> None:
+        vget, tget, sids = decoded.sum_columns()
+        sums_acc = self.sums
+        column = vget(vals)
+        stamps = tget(vals)
+        if TOMBSTONE in stamps:  # some series were removed: check each
+            for sid, v, t in zip(sids, column, stamps):
+                if t != TOMBSTONE:
+                    sums_acc[sid] += v
+                    self.present.add(sid)
+        else:
+            for sid, v in zip(sids, column):
+                sums_acc[sid] += v
+            self.present.update(sids)
         acc = self.acc
         get = acc.get
-        sums, mins, maxs, sets, lasts, exemplars = decoded.ops
+        _, mins, maxs, sets, lasts, exemplars = decoded.ops
         for off, size, key in exemplars:
             ex = _read_exemplar(raw, raw_start + off, size)
             if ex is not None:
                 cur = self.exemplars.get(key)
                 if cur is None or ex.timestamp > cur.timestamp:  # type: ignore[operator]
                     self.exemplars[key] = ex
-        for v, t, sid in sums:
-            if vals[t] != TOMBSTONE:
-                acc[sid] = get(sid, 0.0) + vals[v]
         for v, t, sid in sets:
             if vals[t] != TOMBSTONE:
                 acc[sid] = vals[v]
@@ -191,47 +225,50 @@ class _Merge:
             return m
 
         specs = _specs
-        for sid in sorted(set(self.acc) | set(self.last)):
+        sums = self.sums
+        acc = self.acc
+        for sid in sorted(self.present.union(acc, self.last)):
+            value = acc[sid] if sid in acc else sums[sid]
             spec = specs[sid]
             tag, fam = spec[0], spec[1]
             m = family(fam)
             if tag == "b":
-                hists.setdefault((fam, spec[2]), {})[spec[3]] = self.acc[sid]
+                hists.setdefault((fam, spec[2]), {})[spec[3]] = value
             elif tag == "h":
-                hsums[(fam, spec[2])] = self.acc[sid]
+                hsums[(fam, spec[2])] = value
                 hists.setdefault((fam, spec[2]), {})
             elif tag == "g":
                 if fam[1] == "gauge" and sid in self.last:  # mostrecent
-                    ts, value, _ = self.last[sid]
+                    ts, latest, _ = self.last[sid]
                     if ts > 0:
-                        m.samples.append(Sample(spec[2], dict(spec[3]), value))
+                        m.samples.append(Sample(spec[2], dict(spec[3]), latest))
                 else:
-                    m.samples.append(Sample(spec[2], dict(spec[3]), self.acc[sid]))
+                    m.samples.append(Sample(spec[2], dict(spec[3]), value))
             elif tag == "l":
-                _, value, extra = self.last[sid]
+                _, latest, extra = self.last[sid]
                 labels = dict(spec[3])
                 if fam[1] == "info":
                     labels.update(extra)
                     m.samples.append(Sample(spec[2], labels, 1.0))
                 else:
-                    current = int(value)
+                    current = int(latest)
                     for i, state in enumerate(extra):
                         m.samples.append(Sample(spec[2], dict(labels, **{fam[0]: state}), 1.0 if i == current else 0.0))
             else:
-                m.samples.append(Sample(spec[2], dict(spec[3]), self.acc[sid], None,
+                m.samples.append(Sample(spec[2], dict(spec[3]), value, None,
                                         self.exemplars.get((spec[2], spec[3], None))))
         for (fam, pairs), buckets in hists.items():
             m = family(fam)
             name = fam[0]
             labels = dict(pairs)
             m.samples.append(Sample(name + "_sum", labels, hsums.get((fam, pairs), 0.0)))
-            acc = 0.0
+            running = 0.0
             for bound in sorted(buckets):
-                acc += buckets[bound]
+                running += buckets[bound]
                 le = floatToGoString(bound)
-                m.samples.append(Sample(name + "_bucket", dict(labels, le=le), acc, None,
+                m.samples.append(Sample(name + "_bucket", dict(labels, le=le), running, None,
                                         self.exemplars.get((name + "_bucket", pairs, le))))
-            m.samples.append(Sample(name + "_count", labels, acc))
+            m.samples.append(Sample(name + "_count", labels, running))
         return list(fams.values())
 
 
@@ -240,21 +277,21 @@ class _Merge:
 def read_merged_bytes(data: bytes) -> Tuple[Dict[str, Any], array]:
     """Metadata and values of a merged.db image."""
     if len(data) < _HEAD.size:
-        raise CorruptFileError("merged.db: truncated header")
+        raise CorruptFileError("truncated header")
     magic, n = _HEAD.unpack_from(data)
     if magic != MAGIC:
-        raise CorruptFileError("merged.db: bad magic")
+        raise CorruptFileError("bad magic")
     start = _HEAD.size + n
     try:
         meta = json.loads(data[_HEAD.size:start])
     except ValueError as e:
-        raise CorruptFileError(f"merged.db: bad metadata ({e})") from None
+        raise CorruptFileError(f"bad metadata ({e})") from None
     start += -start % 8
     vals = array("d")
     vals.frombytes(data[start:start + (len(data) - start) // 8 * 8])
     need = max((2 * (k[0] + k[1]) for k in meta["keys"]), default=0)
     if len(vals) < need:
-        raise CorruptFileError("merged.db: values shorter than its keys")
+        raise CorruptFileError("values shorter than its keys")
     return meta, vals
 
 
@@ -300,27 +337,6 @@ def _decoded_merged(path: str, fd: int, data: bytes) -> Tuple[Decoded, Dict[str,
 
 # -- scrape -----------------------------------------------------------------
 
-def _list_workers(path: str) -> List[Tuple[str, str, int, int]]:
-    """Open every worker's pair of files: (ident, keys path, keys fd, values fd)."""
-    out = []
-    for name in os.listdir(path):
-        if not (name.startswith("w-") and name.endswith(".keys")):
-            continue
-        ident = name[2:-5]
-        keys_name, values_name = file_names(path, ident)
-        try:
-            kfd = os.open(keys_name, os.O_RDONLY)
-        except FileNotFoundError:
-            continue  # folded and deleted since the listing: merged.db (read later) has it
-        try:
-            vfd = os.open(values_name, os.O_RDONLY)
-        except FileNotFoundError:
-            os.close(kfd)
-            continue
-        out.append((ident, keys_name, kfd, vfd))
-    return out
-
-
 def _decode_worker(ident: str, keys_name: str, kfd: int) -> Decoded:
     size = os.fstat(kfd).st_size
     dec = _file_cache.get(keys_name)
@@ -331,7 +347,7 @@ def _decode_worker(ident: str, keys_name: str, kfd: int) -> Decoded:
         try:
             gen = read_header(data)
         except ValueError:
-            raise CorruptFileError(f"{keys_name}: bad header line") from None
+            raise CorruptFileError("bad header line") from None
         if gen is None:
             return Decoded()
         dec = Decoded(data[:data.find(b"\n") + 1], gen)
@@ -345,7 +361,7 @@ def _decode_worker(ident: str, keys_name: str, kfd: int) -> Decoded:
             dec.add_line(line, ident)
         except (ValueError, TypeError, IndexError) as e:
             _file_cache.pop(keys_name, None)
-            raise CorruptFileError(f"{keys_name}: bad key line ({e})") from None
+            raise CorruptFileError(f"bad key line ({e})") from None
     dec.consumed += end - start
     _file_cache[keys_name] = dec
     return dec
@@ -355,50 +371,84 @@ def _worker_values(dec: Decoded, vfd: int, name: str) -> Tuple[array, bytes]:
     need = dec.need * 8
     data = os.pread(vfd, need, 0) if need else b""
     if len(data) < need:
-        raise CorruptFileError(f"{name}: values file holds {len(data)} bytes, its keys need {need}")
+        raise CorruptFileError(f"{os.path.basename(name)} holds {len(data)} bytes, its keys need {need}")
     vals = array("d")
     vals.frombytes(data)
     return vals, data
 
 
-def collect(path: str) -> Iterable[Metric]:
-    """Merge every live worker's files with merged.db into metric families."""
-    workers = _list_workers(path)  # FIRST: see the module docstring
-    merge = _Merge()
-    try:
-        with _lock:
-            absorbed: Dict[str, float] = {}
-            mpath = os.path.join(path, MERGED_NAME)
+def _read_workers(path: str) -> Tuple[List[Tuple[str, Decoded, array, bytes]], Set[str]]:
+    """Snapshot every worker's files: (ident, decoded keys, values, raw values); and the keys files seen.
+
+    Keys are read before values: a writer extends its values file before it
+    appends a key line, so every line read has its slots in what is read next.
+    """
+    out = []
+    seen = set()
+    for name in os.listdir(path):
+        if not (name.startswith("w-") and name.endswith(".keys")):
+            continue
+        ident = name[2:-5]
+        keys_name, values_name = file_names(path, ident)
+        try:
+            kfd = os.open(keys_name, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # folded and deleted since the listing: merged.db (read later) has it
+        try:
+            seen.add(keys_name)
             try:
-                mfd = os.open(mpath, os.O_RDONLY)
-            except FileNotFoundError:
-                mfd = -1
-            if mfd >= 0:
+                dec = _decode_worker(ident, keys_name, kfd)
+                if dec.gen is None:
+                    continue  # a worker still writing its header: it has no series yet
                 try:
-                    data = _read_fd(mfd)
-                    dec, absorbed, vals, start = _decoded_merged(mpath, mfd, data)
-                    merge.add(dec, vals, data, start)
-                except (CorruptFileError, KeyError, TypeError, ValueError) as e:
-                    logger.warning("skipping corrupt multiprocess file %s: %s", mpath, e)
+                    vfd = os.open(values_name, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue
+                try:
+                    out.append((ident, dec, *_worker_values(dec, vfd, values_name)))
                 finally:
-                    os.close(mfd)
-            seen = set()
-            for ident, keys_name, kfd, vfd in workers:
-                seen.add(keys_name)
-                try:
-                    dec = _decode_worker(ident, keys_name, kfd)
-                    if dec.gen is None or f"{ident}:{dec.gen}" in absorbed:
-                        continue
-                    merge.add(dec, *_worker_values(dec, vfd, keys_name[:-5] + ".values"))
-                except CorruptFileError as e:
-                    _file_cache.pop(keys_name, None)
-                    _warn_once(keys_name, kfd, e)
-            for stale in [k for k in _file_cache if os.path.dirname(k) == path and k not in seen]:
-                del _file_cache[stale]
-    finally:
-        for _, _, kfd, vfd in workers:
+                    os.close(vfd)
+            except CorruptFileError as e:
+                _file_cache.pop(keys_name, None)
+                _warn_once(keys_name, kfd, e)
+        finally:
             os.close(kfd)
-            os.close(vfd)
+    return out, seen
+
+
+def collect(path: str) -> Iterable[Metric]:
+    """Merge every live worker's files with merged.db into metric families.
+
+    The workers' files are read FIRST and merged.db after (see the module
+    docstring): a fold finishing in between lists a worker as absorbed, and
+    that worker's snapshot is then skipped.
+    """
+    with _lock:
+        workers, seen = _read_workers(path)
+        for stale in [k for k in _file_cache if os.path.dirname(k) == path and k not in seen]:
+            del _file_cache[stale]
+        absorbed: Dict[str, float] = {}
+        merged = None
+        mpath = os.path.join(path, MERGED_NAME)
+        try:
+            mfd = os.open(mpath, os.O_RDONLY)
+        except FileNotFoundError:
+            mfd = -1
+        if mfd >= 0:
+            try:
+                data = _read_fd(mfd)
+                dec, absorbed, vals, start = _decoded_merged(mpath, mfd, data)
+                merged = (dec, vals, data, start)
+            except (CorruptFileError, KeyError, TypeError, ValueError) as e:
+                _warn_once(mpath, mfd, e)
+            finally:
+                os.close(mfd)
+        merge = _Merge(len(_specs))
+        if merged is not None:
+            merge.add(*merged)
+        for ident, dec, vals, raw in workers:
+            if f"{ident}:{dec.gen}" not in absorbed:
+                merge.add(dec, vals, raw)
     return merge.families()
 
 
@@ -410,4 +460,4 @@ def _warn_once(name: str, fd: int, error: Exception) -> None:
     st = os.fstat(fd)
     if _corrupt.get(name) != (st.st_ino, st.st_size):
         _corrupt[name] = (st.st_ino, st.st_size)
-        logger.warning("skipping corrupt multiprocess file %s", error)
+        logger.warning("skipping corrupt multiprocess file %s: %s", name, error)

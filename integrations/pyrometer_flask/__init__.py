@@ -22,7 +22,7 @@ import functools
 from time import perf_counter
 from typing import Any, Callable, Dict, Optional, TypeVar
 
-from flask import Flask, make_response, request
+from flask import Flask, current_app, make_response, request
 from pyrometer.http import HttpMetrics, ViewMetric
 from pyrometer.http.wsgi import BODY_SIZE_KEY, EXCEPTION_KEY, SKIP_KEY, TIMER_KEY, WSGIInstrumentation
 from pyrometer.metrics import Gauge
@@ -141,8 +141,6 @@ def _route_known() -> None:
     timer = request.environ.get(TIMER_KEY)
     if timer is None:
         return
-    from flask import current_app
-
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     if view is not None and getattr(view, _UNTRACKED, False):
         request.environ[SKIP_KEY] = True  # no series at all for this view, not even in-progress

@@ -40,11 +40,16 @@ def _directory() -> str:
 
 
 def on_starting(server: Any) -> None:
-    """Create the multiprocess directory and empty it of a previous run's metric files."""
+    """Create the multiprocess directory and empty it of a previous run's metric files.
+
+    Files of the master itself are kept: with ``preload_app`` it has already
+    imported the app (and created its metrics) when this hook runs.
+    """
     path = _directory()
     os.makedirs(path, exist_ok=True)
+    own = f"w-{os.getpid()}."
     for name in os.listdir(path):
-        if name.startswith(_OURS) or name.endswith(".db"):
+        if (name.startswith(_OURS) or name.endswith(".db")) and not name.startswith(own):
             full = os.path.join(path, name)
             if os.path.isfile(full):
                 os.unlink(full)

@@ -377,3 +377,58 @@ def test_per_request_registry_served_by_make_wsgi_app(mpdir: str) -> None:
     reg = CollectorRegistry()
     multiprocess.MultiProcessCollector(reg)
     assert generate_latest(reg) == body
+
+
+def test_mmap_dict_keeps_prometheus_client_file_format(tmp_path: Any) -> None:
+    """pyrometer.mmap_dict writes files prometheus_client's MmapedDict reads back, and the other way round."""
+    pytest.importorskip("prometheus_client")
+    from prometheus_client import mmap_dict as theirs
+    from pyrometer import mmap_dict as ours
+
+    assert ours.mmap_key("m", "m_total", ["b", "a"], ["2", "1"], "h") == theirs.mmap_key(
+        "m", "m_total", ["b", "a"], ["2", "1"], "h")
+    for writer, reader in ((ours, theirs), (theirs, ours)):
+        path = str(tmp_path / f"{writer.__name__}.db")
+        d = writer.MmapedDict(path)
+        for i in range(3000):  # grows past the initial 64 KiB
+            d.write_value(f"key-{i}-ü", float(i), 0.5)
+        d.close()
+        got = list(reader.MmapedDict.read_all_values_from_file(path))
+        assert [(k, v, t) for k, v, t, _ in got] == [(f"key-{i}-ü", float(i), 0.5) for i in range(3000)]
+        again = reader.MmapedDict(path)
+        assert again.read_value("key-7-ü") == (7.0, 0.5)
+        assert len(list(again.read_all_values())) == 3000
+        again.close()
+
+
+def test_per_request_registry_served_by_make_asgi_app(mpdir: str) -> None:
+    """The same pattern mounted as an ASGI app (make_asgi_app per scrape) serves exact totals."""
+    import asyncio
+
+    from pyrometer.asgi import make_asgi_app
+
+    run(_traffic, [(50,)] * 3)
+
+    async def metrics(scope: Dict[str, Any], receive: Any, send: Any) -> None:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        await make_asgi_app(registry)(scope, receive, send)
+
+    async def call() -> List[Dict[str, Any]]:
+        sent: List[Dict[str, Any]] = []
+
+        async def receive() -> Dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/metrics", "root_path": "", "query_string": b"",
+                 "headers": [(b"accept", b"text/plain")], "client": ("127.0.0.1", 1)}
+        await metrics(scope, receive, send)
+        return sent
+
+    sent = asyncio.run(call())
+    assert sent[0]["status"] == 200
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    assert b'jobs_total{kind="a"} 150.0' in body and b"size_bytes_count 150.0" in body
