@@ -72,26 +72,26 @@ def _write_builtin(out: List[str], m: Any) -> None:
     name = m._name
     doc = _help(m._documentation)
     fmt = floatToGoString
-    labels = m._label_strings
+    labels = m._label_string
     created: List[str] = []
     want_created = _metrics._use_created
     if isinstance(m, Counter):
         out.append(f"# HELP {name}_total {doc}\n# TYPE {name}_total counter\n")
         for c in m._children():
-            lbl = labels(c)[0]
+            lbl = labels(c)
             out.append(f"{name}_total{lbl} {fmt(c._value.get())}\n")
             if want_created:
                 created.append(f"{name}_created{lbl} {fmt(c._created)}\n")
     elif isinstance(m, Gauge):
         out.append(f"# HELP {name} {doc}\n# TYPE {name} gauge\n")
         for c in m._children():
-            out.append(f"{name}{labels(c)[0]} {fmt(c._child_samples()[0][2])}\n")
+            out.append(f"{name}{labels(c)} {fmt(c._child_samples()[0][2])}\n")
     elif isinstance(m, Histogram):
         out.append(f"# HELP {name} {doc}\n# TYPE {name} histogram\n")
         les = m._le
         nonneg = m._upper_bounds[0] >= 0
         for c in m._children():
-            lbl, head, tail = labels(c)
+            lbl, head, tail = m._bucket_label_parts(c)
             counts, total = c._value.snapshot()
             for i, le in enumerate(les):
                 out.append(f'{name}_bucket{head}le="{le}"{tail} {fmt(counts[i])}\n')
@@ -103,7 +103,7 @@ def _write_builtin(out: List[str], m: Any) -> None:
     else:  # Summary
         out.append(f"# HELP {name} {doc}\n# TYPE {name} summary\n")
         for c in m._children():
-            lbl = labels(c)[0]
+            lbl = labels(c)
             out.append(f"{name}_count{lbl} {fmt(c._count.get())}\n{name}_sum{lbl} {fmt(c._sum.get())}\n")
             if want_created:
                 created.append(f"{name}_created{lbl} {fmt(c._created)}\n")

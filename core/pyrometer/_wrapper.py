@@ -74,7 +74,7 @@ class MetricWrapperBase(Collector):
     # Children and unlabelled metrics have no child dict; labels() then explains why.
     _metrics: Optional[Dict[Tuple[str, ...], Any]] = None
     _labelvalues: Tuple[str, ...] = ()
-    _lbl: Optional[Tuple[str, str, str]] = None
+    _lbl: Any = None  # str, or (full, head, tail) for histograms
     _child_cls: Optional[type] = None
     # Names of the value cells a child owns; a parent gets stand-ins that raise.
     _value_attrs: Tuple[str, ...] = ("_value",)
@@ -233,26 +233,34 @@ class MetricWrapperBase(Collector):
         with self._lock:
             return list(self._metrics.values())
 
-    def _label_strings(self, child: Any) -> Tuple[str, str, str]:
-        """``{a="x",b="y"}`` for a child, and the parts around where an ``le``/``quantile`` label sorts in.
+    def _label_string(self, child: Any) -> str:
+        """``{a="x",b="y"}`` for a child (empty without labels), rendered on first export and kept.
 
-        Computed on first export and kept on the child: exposition then only formats values.
+        Exposition then only formats values. A child keeps this one string; only
+        histograms also keep the parts around their ``le`` label.
         """
         cached = child._lbl
-        if cached is not None:
-            return cached
+        if cached is None:
+            cached = child._lbl = self._render_labels(child)
+        return cached if cached.__class__ is str else cached[0]
+
+    def _bucket_label_parts(self, child: Any) -> Tuple[str, str, str]:
+        """The full label string, and the text before and after where ``le`` sorts in."""
+        cached = child._lbl
+        if cached is None or cached.__class__ is str:
+            cached = child._lbl = self._render_labels(child, self._extra_label_name())
+        return cached
+
+    def _render_labels(self, child: Any, extra: str = "") -> Any:
         names, values = self._labelnames, child._labelvalues
         pairs = [f'{names[i]}="{_escape_label_value(values[i])}"' for i in self._label_order]
-        extra = self._extra_label_name()
-        if extra:
-            cut = sum(1 for i in self._label_order if names[i] < extra)
-            head = "".join(p + "," for p in pairs[:cut])
-            tail = "".join("," + p for p in pairs[cut:])
-        else:
-            head = tail = ""
         full = "{" + ",".join(pairs) + "}" if pairs else ""
-        child._lbl = cached = (full, "{" + head, tail + "}")
-        return cached
+        if not extra:
+            return full
+        cut = sum(1 for i in self._label_order if names[i] < extra)
+        head = "".join(p + "," for p in pairs[:cut])
+        tail = "".join("," + p for p in pairs[cut:])
+        return (full, "{" + head, tail + "}")
 
     def _extra_label_name(self) -> str:
         return ""

@@ -176,22 +176,22 @@ def _write_builtin(out: List[str], m: Any) -> None:
         out.append(f"# UNIT {name} {m._unit}\n")
     created = _metrics._use_created
     fmt = floatToGoString
-    labels = m._label_strings
+    labels = m._label_string
     if isinstance(m, Counter):
         for c in m._children():
-            lbl = labels(c)[0]
+            lbl = labels(c)
             ex = c._value.get_exemplar()
             out.append(f"{name}_total{lbl} {fmt(c._value.get())}{_exemplar_str(ex) if ex else ''}\n")
             if created:
                 out.append(f"{name}_created{lbl} {fmt(c._created)}\n")
     elif isinstance(m, Gauge):
         for c in m._children():
-            out.append(f"{name}{labels(c)[0]} {fmt(c._child_samples()[0][2])}\n")
+            out.append(f"{name}{labels(c)} {fmt(c._child_samples()[0][2])}\n")
     elif isinstance(m, Histogram):
         les = m._le
         nonneg = m._upper_bounds[0] >= 0
         for c in m._children():
-            lbl, head, tail = labels(c)
+            lbl, head, tail = m._bucket_label_parts(c)
             counts, total = c._value.snapshot()
             exemplars = c._value.exemplars()
             for i, le in enumerate(les):
@@ -204,7 +204,7 @@ def _write_builtin(out: List[str], m: Any) -> None:
                 out.append(f"{name}_created{lbl} {fmt(c._created)}\n")
     else:  # Summary
         for c in m._children():
-            lbl = labels(c)[0]
+            lbl = labels(c)
             out.append(f"{name}_count{lbl} {fmt(c._count.get())}\n{name}_sum{lbl} {fmt(c._sum.get())}\n")
             if created:
                 out.append(f"{name}_created{lbl} {fmt(c._created)}\n")
