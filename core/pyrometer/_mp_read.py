@@ -1,17 +1,18 @@
-"""The reader side of multiprocess mode: scrape-time merge and the fold of dead workers.
+"""The reader side of multiprocess mode: the scrape-time merge.
 
 Each key line is decoded once per process lifetime: a module-level cache keeps,
-per keys file (path, inode, bytes consumed), the *ops* its lines decode to,
-``(value index, tombstone index, series id)``, with series ids interned
-globally. A scrape then reads each values file in one ``pread`` and does one
-add (or compare) per op.
+per keys file (its path, its header line with the writer's random generation,
+bytes consumed), the *ops* its lines decode to, ``(value index, tombstone
+index, series id)``, with series ids interned globally. A scrape then reads
+each values file in one ``pread`` and does one add (or compare) per op; summed
+columns of files holding the same series are added element-wise first.
 
 ``merged.db`` holds what dead workers left: ``MAGIC``, a little-endian u64
 length, JSON metadata ``{"absorbed": {"<pid>:<gen>": fold time}, "keys": [...]}``
 (key lines as in the workers' files, plus the pid for ``all``-mode gauges),
-padding to 8 bytes, then the float64 slots. A fold writes a temporary file,
+padding to 8 bytes, then the float64 slots. A fold (``_mp_fold``) writes a temporary file,
 fsyncs it, renames it over ``merged.db``, fsyncs the directory and only then
-deletes the worker's files. A scrape opens the worker files *before* it reads
+deletes the worker's files. A scrape reads the worker files *before* it reads
 ``merged.db`` and ignores every worker generation listed as absorbed; with
 that order a fold running concurrently, or killed at any step, never makes a
 scrape count a worker twice or not at all.
@@ -24,7 +25,7 @@ import logging
 import os
 import struct
 from array import array
-from operator import itemgetter
+from operator import add, itemgetter
 from threading import Lock
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
@@ -47,6 +48,8 @@ _GAUGE_KIND = {"sum": SUM, "livesum": SUM, "min": MIN, "livemin": MIN, "max": MA
 
 _sids: Dict[Tuple[Any, ...], int] = {}
 _specs: List[Tuple[Any, ...]] = []
+_column_ids: Dict[Tuple[int, ...], int] = {}
+SPEC_SLACK = 100_000  # interned series beyond 4x those the files hold before the caches are dropped
 _lock = Lock()
 
 
@@ -82,15 +85,23 @@ class Decoded:
         self.need = 0
         self.ops: Tuple[List[Any], ...] = ([], [], [], [], [], [])
         self.columns: Optional[Tuple[Callable[[Any], Tuple[float, ...]], Callable[[Any], Tuple[float, ...]],
-                                     List[int]]] = None
+                                     List[int], int]] = None
 
-    def sum_columns(self) -> Tuple[Callable[[Any], Tuple[float, ...]], Callable[[Any], Tuple[float, ...]], List[int]]:
-        """(values getter, timestamps getter, series ids) of the summed ops: one C call fetches a column."""
+    def sum_columns(self) -> Tuple[Callable[[Any], Tuple[float, ...]], Callable[[Any], Tuple[float, ...]], List[int],
+                                   int]:
+        """(values getter, timestamps getter, series ids, column id) of the summed ops, ordered by series id.
+
+        One C call fetches a column. Files holding the same set of summed series
+        (workers running the same code) get the same column id whatever order
+        they created the series in, so a scrape adds their columns element-wise.
+        """
         cols = self.columns
         if cols is None:
-            sums = self.ops[SUM]
-            cols = self.columns = (_getter([op[0] for op in sums]), _getter([op[1] for op in sums]),
-                                   [op[2] for op in sums])
+            sums = sorted(self.ops[SUM], key=lambda op: op[2])
+            sids = [op[2] for op in sums]
+            key = tuple(sids)
+            column_id = _column_ids.setdefault(key, len(_column_ids))
+            cols = self.columns = (_getter([op[0] for op in sums]), _getter([op[1] for op in sums]), sids, column_id)
         return cols
 
     def add_line(self, line: List[Any], pid: str) -> None:
@@ -163,24 +174,27 @@ class _Merge:
     def __init__(self, nspecs: int) -> None:
         self.sums = [0.0] * nspecs  # summed series, by id: a list index is cheaper than a dict update
         self.present: Set[int] = set()
+        self.columns: Dict[int, List[Any]] = {}  # column id -> [series ids, element-wise sum of the files' columns]
         self.acc: Dict[int, float] = {}  # min/max/per-pid gauges
         self.last: Dict[int, Tuple[float, float, Any]] = {}
         self.exemplars: Dict[Tuple[Any, ...], Exemplar] = {}
 
     def add(self, decoded: Decoded, vals: Any, raw: bytes = b"", raw_start: int = 0) -> None:
-        vget, tget, sids = decoded.sum_columns()
-        sums_acc = self.sums
+        vget, tget, sids, column_id = decoded.sum_columns()
         column = vget(vals)
         stamps = tget(vals)
         if TOMBSTONE in stamps:  # some series were removed: check each
+            sums_acc = self.sums
             for sid, v, t in zip(sids, column, stamps):
                 if t != TOMBSTONE:
                     sums_acc[sid] += v
                     self.present.add(sid)
         else:
-            for sid, v in zip(sids, column):
-                sums_acc[sid] += v
-            self.present.update(sids)
+            group = self.columns.get(column_id)
+            if group is None:
+                self.columns[column_id] = [sids, column]
+            else:
+                group[1] = list(map(add, group[1], column))
         acc = self.acc
         get = acc.get
         _, mins, maxs, sets, lasts, exemplars = decoded.ops
@@ -213,7 +227,16 @@ class _Merge:
                 if cur is None or ts > cur[0]:
                     last[sid] = (ts, vals[v], extra)
 
+    def _scatter(self) -> None:
+        sums = self.sums
+        for sids, column in self.columns.values():
+            for sid, v in zip(sids, column):
+                sums[sid] += v
+            self.present.update(sids)
+        self.columns.clear()
+
     def families(self) -> List[Metric]:
+        self._scatter()
         fams: Dict[str, Metric] = {}
         hists: Dict[Tuple[Any, ...], Dict[float, float]] = {}
         hsums: Dict[Tuple[Any, ...], float] = {}
@@ -449,7 +472,22 @@ def collect(path: str) -> Iterable[Metric]:
         for ident, dec, vals, raw in workers:
             if f"{ident}:{dec.gen}" not in absorbed:
                 merge.add(dec, vals, raw)
-    return merge.families()
+        families = merge.families()
+        held = sum(len(ops) for _, dec, _, _ in workers for ops in dec.ops[:EXEMPLAR])
+        if merged is not None:
+            held += sum(len(ops) for ops in merged[0].ops[:EXEMPLAR])
+        if len(_specs) > SPEC_SLACK + 4 * held:
+            _forget()  # mostly series no file holds any more (label churn, dead workers): start afresh
+    return families
+
+
+def _forget() -> None:
+    """Drop every decoded key and interned series; the next scrape decodes what the files hold now."""
+    _sids.clear()
+    _specs.clear()
+    _column_ids.clear()
+    _file_cache.clear()
+    _merged_cache.clear()
 
 
 _corrupt: Dict[str, Tuple[int, int]] = {}

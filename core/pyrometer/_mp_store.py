@@ -49,14 +49,6 @@ MERGED_NAME = "merged.db"
 Ident = Union[int, str]
 
 
-def multiproc_dir() -> Optional[str]:
-    """The directory named by the environment, or ``None`` outside multiprocess mode."""
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if path is None:
-        path = os.environ.get("prometheus_multiproc_dir")
-    return path
-
-
 def file_names(path: str, ident: Ident) -> Tuple[str, str]:
     base = os.path.join(path, f"w-{ident}")
     return base + ".keys", base + ".values"
@@ -121,13 +113,18 @@ class Store:
                 os.unlink(keys_name)
                 existing = b""
         self.vfd = os.open(values_name, os.O_RDWR | os.O_CREAT, 0o666)
-        if existing:
-            good = existing[:existing.rfind(b"\n") + 1]  # drop a line cut short by a kill
+        good = existing[:existing.rfind(b"\n") + 1]  # drop a line cut short by a kill
+        try:
             for raw in good.splitlines()[1:]:
                 line = json.loads(raw)
                 slot, n = line[0], line[1]
                 self.slots[json.dumps(line[2:], ensure_ascii=False)] = slot
                 self.next_slot = max(self.next_slot, slot + n)
+        except (ValueError, TypeError, IndexError):  # corrupt: scrapes skip it already, so start afresh
+            self.slots.clear()
+            self.next_slot = 0
+            good = b""
+        if good:
             self.kfd = os.open(keys_name, os.O_RDWR | os.O_APPEND)
             os.ftruncate(self.kfd, len(good))
         else:
@@ -238,7 +235,7 @@ def series_key(typ: str, mode: str, metric_name: str, help_text: str, sample: st
                       ensure_ascii=False)
 
 
-class _Binding:
+class Binding:
     """What a cell needs to find (again) its slots: directory, process identity, key and width."""
 
     __slots__ = ("ident", "key", "nslots", "path")
@@ -272,7 +269,7 @@ class ExemplarSlot:
 
     __slots__ = ("binding", "le", "nslots", "offset", "sample", "seq", "view")
 
-    def __init__(self, binding: _Binding, sample: str, le: Optional[str]) -> None:
+    def __init__(self, binding: Binding, sample: str, le: Optional[str]) -> None:
         self.binding = binding
         self.sample = sample
         self.le = le
@@ -327,7 +324,7 @@ class MultiProcessCell:
     _multiprocess = True
     __slots__ = ("_a", "_b", "_exemplar", "_i", "_x")
 
-    def __init__(self, binding: _Binding) -> None:
+    def __init__(self, binding: Binding) -> None:
         self._b = binding
         self._a, self._i = binding.resolve()
         self._exemplar: Any = None
@@ -400,7 +397,7 @@ class MultiProcessHistogramCounts:
     _multiprocess = True
     __slots__ = ("_a", "_b", "_exemplars", "_i", "_n", "_sum", "_x")
 
-    def __init__(self, binding: _Binding, nbuckets: int) -> None:
+    def __init__(self, binding: Binding, nbuckets: int) -> None:
         self._b = binding
         self._n = nbuckets
         self._exemplars: Optional[List[Any]] = None

@@ -14,6 +14,11 @@ Single-process cells come in two kinds:
   hammers this with a tiny switch interval and checks exact totals.
 * ``MutexValue``: the same behind a lock, used on 3.9 (which could switch
   between any two instructions) and on free-threaded builds with the GIL off.
+
+Multiprocess cells (``PROMETHEUS_MULTIPROC_DIR`` set when the child is
+created, or ``ValueClass = MultiProcessValue()``) live in ``_mp_store``: the
+same ``+=``, on a float64 in this process's memory-mapped file, with the same
+lock-or-not rule.
 """
 
 from __future__ import annotations
@@ -165,6 +170,20 @@ _DEFAULT_VALUE_CLASS = _LocalValue
 ValueClass: Callable[..., Any] = _DEFAULT_VALUE_CLASS
 
 
+_environ_data = getattr(os.environ, "_data", None)
+if os.name == "posix" and isinstance(_environ_data, dict) and b"PATH" in _environ_data:
+    def _multiprocess_env() -> bool:
+        """Whether PROMETHEUS_MULTIPROC_DIR (or its old lowercase name) is set, in one C dict lookup each.
+
+        ``key in os.environ`` goes through ``Mapping.__contains__`` and a KeyError when absent: about 1 us,
+        which would double the cost of creating a label child.
+        """
+        return b"PROMETHEUS_MULTIPROC_DIR" in _environ_data or b"prometheus_multiproc_dir" in _environ_data  # type: ignore[operator]
+else:  # pragma: no cover - other platforms keep os.environ's own (slower) lookup
+    def _multiprocess_env() -> bool:
+        return "PROMETHEUS_MULTIPROC_DIR" in os.environ or "prometheus_multiproc_dir" in os.environ
+
+
 def _multiproc_dir() -> Optional[str]:
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path is None:
@@ -194,7 +213,7 @@ def MultiProcessValue(process_identifier: Callable[[], Union[int, str]] = os.get
                      labelvalues: Sequence[str], help_text: str, multiprocess_mode: str = "", **kwargs: Any) -> None:
             key = _mp_store.series_key(typ, multiprocess_mode if typ == "gauge" else "", metric_name, help_text,
                                        name, labelnames, labelvalues, kwargs.get("extra"))
-            super().__init__(_mp_store._Binding(_require_dir(), process_identifier, key, 1))
+            super().__init__(_mp_store.Binding(_require_dir(), process_identifier, key, 1))
 
         @classmethod
         def close_all_files(cls) -> None:
@@ -234,25 +253,30 @@ def new_value(typ: str, metric_name: str, name: str, labelnames: Sequence[str],
     """A fresh value cell for one sample of a new child."""
     cls = ValueClass
     if cls is _DEFAULT_VALUE_CLASS:
-        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ and "prometheus_multiproc_dir" not in os.environ:
+        if not _multiprocess_env():
             return _LocalValue()
         cls = _default_multiprocess()
     return cls(typ, metric_name, name, labelnames, labelvalues, help_text, **kwargs)
 
 
+def _multiprocess_identity() -> Optional[Callable[[], Union[int, str]]]:
+    """The process identifier of the multiprocess value class new children get, or ``None`` for local cells."""
+    cls = ValueClass
+    ident = getattr(cls, "_mp_ident", None)
+    if ident is None and cls is _DEFAULT_VALUE_CLASS and _multiprocess_env():
+        ident = os.getpid
+    return ident
+
+
 def new_histogram_counts(nbuckets: int, metric_name: str = "", labelnames: Sequence[str] = (),
                          labelvalues: Sequence[str] = (), help_text: str = "", le: Sequence[str] = ()) -> Any:
     """Bucket counts and sum for one histogram child: local, or in this process's files in multiprocess mode."""
-    cls = ValueClass
-    ident = getattr(cls, "_mp_ident", None)
+    ident = _multiprocess_identity()
     if ident is None:
-        if cls is not _DEFAULT_VALUE_CLASS or (
-                "PROMETHEUS_MULTIPROC_DIR" not in os.environ and "prometheus_multiproc_dir" not in os.environ):
-            return HistogramCounts(nbuckets)
-        ident = os.getpid
+        return HistogramCounts(nbuckets)
     key = _mp_store.series_key("histogram", "", metric_name, help_text, metric_name, labelnames, labelvalues,
                                list(le))
-    binding = _mp_store._Binding(_require_dir(), ident, key, nbuckets + 1)
+    binding = _mp_store.Binding(_require_dir(), ident, key, nbuckets + 1)
     counts = _mp_store.MultiProcessHistogramCounts if _GIL_ATOMIC else _mp_store.LockedMultiProcessHistogramCounts
     return counts(binding, nbuckets)
 
@@ -260,16 +284,12 @@ def new_histogram_counts(nbuckets: int, metric_name: str = "", labelnames: Seque
 def multiprocess_cell(typ: str, metric_name: str, name: str, labelnames: Sequence[str],
                       labelvalues: Sequence[str], help_text: str, extra: Any = None) -> Any:
     """A one-slot cell in this process's files for Info/Enum state, or ``None`` outside multiprocess mode."""
-    cls = ValueClass
-    ident = getattr(cls, "_mp_ident", None)
+    ident = _multiprocess_identity()
     if ident is None:
-        if cls is not _DEFAULT_VALUE_CLASS or (
-                "PROMETHEUS_MULTIPROC_DIR" not in os.environ and "prometheus_multiproc_dir" not in os.environ):
-            return None
-        ident = os.getpid
+        return None
     key = _mp_store.series_key(typ, "", metric_name, help_text, name, labelnames, labelvalues, extra)
     cell = _mp_store.LockedMultiProcessCell if not _GIL_ATOMIC else _mp_store.MultiProcessCell
-    return cell(_mp_store._Binding(_require_dir(), ident, key, 1))
+    return cell(_mp_store.Binding(_require_dir(), ident, key, 1))
 
 
 def close_all_multiprocess_files() -> None:

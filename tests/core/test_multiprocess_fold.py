@@ -280,3 +280,63 @@ def test_scrape_decodes_each_key_line_once(mpdir: str, monkeypatch: pytest.Monke
     c.labels("b").inc()
     assert scrape(mpdir)[("mine_total", (("l", "b"),))] == 1.0
     assert sum(parsed) == 1
+
+
+def _grow(n: int) -> None:
+    c = pyrometer.Counter("work", "W.", ["l"], registry=None)
+    h = pyrometer.Histogram("work_seconds", "W.", ["l"], buckets=(1,), registry=None)
+    for i in range(n):
+        c.labels(str(i)).inc()  # every op a new series: key lines and file growth while scrapes run
+        h.labels(str(i % 50)).observe(0.5)
+
+
+def test_scrapes_during_growth_are_monotonic_and_clean(mpdir: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Scraping two workers that keep adding series (growing their files) never warns and never goes backwards."""
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_grow, args=(6000,)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    last = 0.0
+    with caplog.at_level(logging.WARNING, logger="pyrometer.multiprocess"):
+        while any(p.is_alive() for p in procs):
+            got = scrape(mpdir)
+            total = sum(v for (n, _), v in got.items() if n == "work_total")
+            assert total >= last
+            last = total
+            hist = sum(v for (n, _), v in got.items() if n == "work_seconds_count")
+            assert hist <= 12000
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    assert _total(mpdir) == 12000
+    assert [r for r in caplog.records if r.name == "pyrometer.multiprocess"] == []
+
+
+def test_scraper_caches_stay_bounded_under_label_churn(mpdir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Series that no file holds any more are eventually forgotten by the scraping process, and totals stay right."""
+    monkeypatch.setattr(_mp_read, "SPEC_SLACK", 50)
+    for round_ in range(10):
+        path = os.path.join(mpdir, str(round_))  # each round a directory of its own: old series vanish
+        os.mkdir(path)
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", path)
+        cls = values.MultiProcessValue(process_identifier=lambda: "1")
+        for i in range(40):
+            cls("counter", "churn", "churn_total", ("id",), (f"{round_}-{i}",), "C.").inc(1)
+        assert len(scrape(path)) == 40
+        values.close_all_multiprocess_files()
+        assert len(_mp_read._specs) <= 50 + 4 * 40
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", mpdir)
+    c = pyrometer.Counter("churn", "C.", ["id"], registry=None)
+    c.labels("last").inc(3)
+    assert scrape(mpdir) == {("churn_total", (("id", "last"),)): 3.0}
+
+
+def test_reusing_a_corrupt_file_starts_afresh(mpdir: str) -> None:
+    """A process whose identifier names a corrupt keys file replaces it instead of failing to create metrics."""
+    cls = values.MultiProcessValue(process_identifier=lambda: "5")
+    cls("counter", "work", "work_total", ("l",), ("a",), "W.").inc(2)
+    values.close_all_multiprocess_files()
+    with open(os.path.join(mpdir, "w-5.keys"), "ab") as f:
+        f.write(b"{garbage}\n")
+    cls("counter", "work", "work_total", ("l",), ("a",), "W.").inc(3)
+    assert _total(mpdir) == 3
