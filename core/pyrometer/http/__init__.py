@@ -2,7 +2,7 @@
 
 ``HttpMetrics`` owns the schema and the options; adapters report each request
 through ``HttpMetrics.start(...)`` → ``RequestTimer.finish(...)``. ``wsgi`` holds
-the WSGI middleware that the WSGI frameworks share.
+the WSGI middleware that the WSGI frameworks share, ``asgi`` its ASGI twin.
 """
 
 from ._endpoint import scrape_registry, serve_metrics

@@ -1,0 +1,115 @@
+"""``settings.PYROMETER``: the engine options plus the Django-only ones, read once and rebuilt when changed.
+
+Every key is optional::
+
+    PYROMETER = {
+        "preset": "default", "namespace": "", "buckets": None, "excluded_paths": [], "group_status": False,
+        "metrics": None, "duration_status": False, "const_labels": {}, "extra_labels": {},
+        "extra_label_limit": 100, "registry": REGISTRY,          # the engine's options (pyrometer.http)
+        "handler_label": "route",      # or "view" (the URL name, as django-prometheus; default of that preset)
+        "path": "/metrics",            # where pyrometer_django.urls serves the metrics; None: nowhere
+        "protection": None,            # pyrometer.protection.Protection for that path
+        "disable_compression": False,
+        "export_migrations": True,     # django_migrations_{applied,unapplied}_total
+        "db_buckets": None,            # django_db_query_duration_seconds buckets
+    }
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Mapping, Optional
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from pyrometer.http import KINDS, HttpMetrics
+from pyrometer.protection import Protection
+from pyrometer.registry import REGISTRY, CollectorRegistry
+
+SETTING = "PYROMETER"
+ENGINE_OPTIONS = frozenset((
+    "preset", "namespace", "buckets", "excluded_paths", "group_status", "metrics", "duration_status",
+    "const_labels", "extra_labels", "extra_label_limit", "registry"))
+OWN_OPTIONS = frozenset(("handler_label", "path", "protection", "disable_compression", "export_migrations",
+                         "db_buckets"))
+HANDLER_LABELS = ("route", "view")
+
+
+def options() -> Dict[str, Any]:
+    """``settings.PYROMETER`` as a dict, its keys checked."""
+    raw = getattr(settings, SETTING, None)
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(f"settings.{SETTING} must be a dict, not {type(raw).__name__}")
+    unknown = set(raw) - ENGINE_OPTIONS - OWN_OPTIONS
+    if unknown:
+        raise ImproperlyConfigured(f"Unknown settings.{SETTING} keys {sorted(unknown)}; "
+                                   f"known: {sorted(ENGINE_OPTIONS | OWN_OPTIONS)}")
+    return dict(raw)
+
+
+class Config:
+    """What the middleware and the /metrics view use, built from ``settings.PYROMETER``."""
+
+    def __init__(self, opts: Mapping[str, Any]) -> None:
+        engine_opts = {k: v for k, v in opts.items() if k in ENGINE_OPTIONS}
+        self.registry: Optional[CollectorRegistry] = engine_opts.setdefault("registry", REGISTRY)
+        try:
+            self.engine = HttpMetrics(**engine_opts)
+        except (TypeError, ValueError) as exc:
+            raise ImproperlyConfigured(f"settings.{SETTING}: {exc}") from exc
+        # Body sizes are only worked out when a size histogram is exported.
+        self.sizes = bool(self.engine.metric("request_size") or self.engine.metric("response_size"))
+        default_label = "view" if opts.get("preset") == "django_prometheus" else "route"
+        self.handler_label: str = opts.get("handler_label") or default_label
+        if self.handler_label not in HANDLER_LABELS:
+            raise ImproperlyConfigured(f"settings.{SETTING}['handler_label'] must be one of {HANDLER_LABELS}, "
+                                       f"not {self.handler_label!r}")
+        self.protection: Optional[Protection] = opts.get("protection")
+        if self.protection is not None and not isinstance(self.protection, Protection):
+            raise ImproperlyConfigured(f"settings.{SETTING}['protection'] must be a pyrometer.protection.Protection")
+        self.disable_compression = bool(opts.get("disable_compression", False))
+        self.export_migrations = bool(opts.get("export_migrations", True))
+
+    def unregister(self) -> None:
+        """Take this configuration's request metrics out of their registry (before a new one replaces it)."""
+        if self.registry is None:
+            return
+        for kind in KINDS:
+            for metric in self.engine.metric(kind):
+                try:
+                    self.registry.unregister(metric)
+                except KeyError:
+                    pass
+
+
+_lock = threading.Lock()
+_current: Optional[Config] = None
+
+
+def get_config() -> Config:
+    """The current configuration, built on first use."""
+    config = _current
+    if config is None:
+        config = _build()
+    return config
+
+
+def _build() -> Config:
+    global _current
+    with _lock:
+        if _current is None:
+            _current = Config(options())
+        return _current
+
+
+def reset(**kwargs: Any) -> None:
+    """``setting_changed`` receiver: forget the configuration when ``PYROMETER`` changes (tests' override_settings)."""
+    global _current
+    if kwargs.get("setting") != SETTING:
+        return
+    with _lock:
+        if _current is not None:
+            _current.unregister()
+        _current = None

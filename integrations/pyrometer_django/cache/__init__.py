@@ -1,0 +1,1 @@
+"""Instrumented cache backends: set ``BACKEND`` to ``pyrometer_django.cache.backends.<kind>.<Class>``."""

@@ -1,0 +1,1 @@
+"""``locmem``, ``filebased``, ``redis`` and ``memcached``: Django's caches counting gets, hits and misses."""

@@ -1,0 +1,1 @@
+"""Instrumented database backends: set ``ENGINE`` to ``pyrometer_django.db.backends.<vendor>``."""

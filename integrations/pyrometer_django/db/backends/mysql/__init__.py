@@ -1,0 +1,1 @@
+"""Django's ``mysql`` backend with pyrometer's database metrics."""

@@ -1,0 +1,1 @@
+"""Django's ``postgresql`` backend with pyrometer's database metrics."""
