@@ -178,17 +178,26 @@ class HttpMetrics:
                 return True
         return False
 
-    def start(self, method: str, path: str = "", handler: Optional[str] = None,
-              request: Any = None) -> Optional[RequestTimer]:
+    def start(self, method: str, path: str = "", handler: Optional[str] = None, request: Any = None,
+              request_factory: Optional[Callable[[Any], Any]] = None) -> Optional[RequestTimer]:
         """Begin measuring a request; ``None`` when the path is excluded.
 
         ``handler`` is the route template when the adapter knows it already (it can
-        also be given later with ``RequestTimer.set_handler``); ``request`` is the
-        framework's request object, passed to the ``extra_labels`` functions.
+        also be given later with ``RequestTimer.set_handler``); ``request`` is what
+        the ``extra_labels`` functions receive — or ``request_factory(request)`` when
+        given, built only when extra labels are configured.
         """
         if self._excluded and path and self.excluded(path):
             return None
-        extra = self._extra_values(request) if self._extra_names else ()
+        if self._extra_names:
+            if request_factory is not None:
+                try:
+                    request = request_factory(request)
+                except Exception:  # measuring must never break the request: the label functions get None
+                    request = None
+            extra = self._extra_values(request)
+        else:
+            extra = ()
         timer = RequestTimer(self, normalize_method(method), extra)
         if handler is not None:
             timer.set_handler(handler)

@@ -309,15 +309,7 @@ class ASGIInstrumentation:
             await self._endpoint(scope, receive, send)
             return
         engine = self.engine
-        request = None
-        if engine.needs_request and not engine.excluded(path):
-            request = scope
-            if self._request_factory is not None:
-                try:
-                    request = self._request_factory(scope)
-                except Exception:  # measuring must never break the request: the label functions get None
-                    request = None
-        timer = engine.start(scope.get("method", "GET"), path, request=request)
+        timer = engine.start(scope.get("method", "GET"), path, request=scope, request_factory=self._request_factory)
         if timer is None:
             await self.app(scope, receive, send)
             return

@@ -98,16 +98,9 @@ class WSGIInstrumentation:
         if path == self.metrics_path:
             return self._serve_metrics(environ, start_response)
         engine = self.engine
-        request = None
-        if engine.needs_request and not engine.excluded(path):
-            # extra_labels read the request: the environ, or the framework's wrapper of it.
-            request = environ
-            if self._request_factory is not None:
-                try:
-                    request = self._request_factory(environ)
-                except Exception:  # measuring must never break the request: the label functions get None
-                    request = None
-        timer = engine.start(environ.get("REQUEST_METHOD", "GET"), path, request=request)
+        # extra_labels read the request: the environ, or the framework's wrapper of it.
+        timer = engine.start(environ.get("REQUEST_METHOD", "GET"), path, request=environ,
+                             request_factory=self._request_factory)
         if timer is None:
             return self.app(environ, start_response)
         environ[TIMER_KEY] = timer
