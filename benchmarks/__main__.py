@@ -42,12 +42,23 @@ def run(quick: bool, repeats: int, only: str = "") -> List[Dict[str, Any]]:
     return rows
 
 
+def _met(row: Dict[str, Any]) -> str:
+    """``yes``/``NO`` against the row's absolute target (same unit as the row), ``-`` where there is none."""
+    try:
+        target = float(str(row["target"]).split()[0])
+    except ValueError:
+        return "-"
+    return "yes" if row["pyrometer"] <= target else "NO"
+
+
 def _table(rows: List[Dict[str, Any]]) -> str:
-    head = f"{'workload':40} {'prometheus_client':>18} {'pyrometer':>12} {'ratio':>7}  {'target':>10}  exact"
+    head = (f"{'workload':40} {'prometheus_client':>18} {'pyrometer':>12} {'ratio':>7}  {'target':>10}  met  "
+            "exact")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['workload']:40} {r['prometheus_client']:>14.1f} {r['unit']:<3} {r['pyrometer']:>8.1f} "
-                     f"{r['unit']:<3} {r['ratio']:>6.2f}x  <= {r['target']:>8}  {'yes' if r['exact'] else 'NO'}")
+                     f"{r['unit']:<3} {r['ratio']:>6.2f}x  <= {r['target']:>8}  {_met(r):>3}  "
+                     f"{'yes' if r['exact'] else 'NO'}")
     return "\n".join(lines)
 
 
