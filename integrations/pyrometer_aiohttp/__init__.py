@@ -64,7 +64,7 @@ def metrics_middleware(engine: Optional[HttpMetrics] = None, /, **options: Any) 
         if timer is None:
             return await handler(request)
         resource = match_info.route.resource  # None when no route matched (404, 405)
-        timer.set_handler(resource.canonical if resource is not None else None)
+        timer.set_handler(resource.canonical if resource is not None else _method_not_allowed_route(request))
         if ttfb:
             request[_TIMER] = timer
         request_size = request.content_length
@@ -122,3 +122,16 @@ async def _first_byte(request: web.Request, response: web.StreamResponse) -> Non
 def _size(response: web.StreamResponse) -> Optional[int]:
     """Body bytes: an unsent ``Response``'s body, else the ``Content-Length`` set (chunked streams: unknown)."""
     return response.content_length
+
+
+def _method_not_allowed_route(request: web.Request) -> Optional[str]:
+    """For a 405, the canonical path of the resource the path matched (as the other adapters report)."""
+    if not isinstance(request.match_info.http_exception, web.HTTPMethodNotAllowed):
+        return None
+    path = request.rel_url.path
+    for resource in request.app.router.resources():
+        info = resource.get_info()
+        pattern = info.get("pattern")
+        if (pattern is not None and pattern.fullmatch(path)) or info.get("path") == path:
+            return resource.canonical
+    return None

@@ -145,8 +145,24 @@ def _route_known() -> None:
     if view is not None and getattr(view, _UNTRACKED, False):
         request.environ[SKIP_KEY] = True  # no series at all for this view, not even in-progress
         return
+    timer.set_handler(_template())
+
+
+def _template() -> Optional[str]:
+    """The URL rule of the request; for a 405 the rule the path matched (bounded, and what other adapters report)."""
     rule = request.url_rule
-    timer.set_handler(rule.rule if rule is not None else None)
+    if rule is not None:
+        return str(rule.rule)
+    exc = request.routing_exception
+    methods = getattr(exc, "valid_methods", None)
+    if methods:
+        try:
+            adapter = current_app.url_map.bind_to_environ(request.environ)
+            matched, _ = adapter.match(method=next(iter(methods)), return_rule=True)
+            return str(matched.rule)
+        except Exception:  # no rule after all: the request counts as unmatched
+            return None
+    return None
 
 
 def _body_known(response: Any) -> Any:
@@ -155,8 +171,7 @@ def _body_known(response: Any) -> Any:
     timer = request.environ.get(TIMER_KEY)
     if timer is not None:
         if timer.handler is None and not request.environ.get(SKIP_KEY):  # before_request was cut short
-            rule = request.url_rule
-            timer.set_handler(rule.rule if rule is not None else None)
+            timer.set_handler(_template())
         if response.is_sequence:
             request.environ[BODY_SIZE_KEY] = response.calculate_content_length() or 0
         elif response.status_code >= 400 and response.content_length is not None:

@@ -137,7 +137,7 @@ def test_returned_http_exception_is_a_response():
 
 
 def test_method_not_allowed_and_timeout():
-    """A 405 is handler none; a handler's TimeoutError is aiohttp's 504 and counts the exception."""
+    """A 405 carries the route it hit; a handler's TimeoutError is aiohttp's 504 and counts the exception."""
     registry = CollectorRegistry()
     app = web.Application()
 
@@ -152,7 +152,7 @@ def test_method_not_allowed_and_timeout():
 
     assert _run(app, scenario) == [405, 504]
     assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="none",method="DELETE",status="405"} 1.0',
+        'http_requests_total{handler="/slow",method="DELETE",status="405"} 1.0',
         'http_requests_total{handler="/slow",method="GET",status="504"} 1.0',
     ]
     assert _lines(registry, "http_exceptions_total") == [
@@ -374,3 +374,33 @@ def test_middleware_alone_and_bad_setup():
         setup_metrics(twice, registry=CollectorRegistry())
     with pytest.raises(ValueError, match="preset"):
         setup_metrics(web.Application(), registry=CollectorRegistry(), preset="nope")
+
+
+def test_method_not_allowed_is_labelled_with_the_matched_route():
+    """A 405 carries the matched resource's canonical path, like the other adapters; a 404 stays `none`."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from pyrometer import CollectorRegistry
+    from pyrometer_aiohttp import setup_metrics
+
+    reg = CollectorRegistry()
+
+    async def order(request):
+        return web.Response(text="ok")
+
+    async def run():
+        app = web.Application()
+        app.router.add_get("/orders/{order_id}", order)
+        app.router.add_get("/static-path", order)
+        setup_metrics(app, registry=reg)
+        async with TestClient(TestServer(app)) as client:
+            assert (await client.post("/orders/7")).status == 405
+            assert (await client.post("/static-path")).status == 405
+            assert (await client.post("/nowhere")).status == 404
+
+    asyncio.run(run())
+    assert reg.get_sample_value(
+        "http_requests_total", {"method": "POST", "handler": "/orders/{order_id}", "status": "405"}) == 1.0
+    assert reg.get_sample_value(
+        "http_requests_total", {"method": "POST", "handler": "/static-path", "status": "405"}) == 1.0
+    assert reg.get_sample_value("http_requests_total", {"method": "POST", "handler": "none", "status": "404"}) == 1.0

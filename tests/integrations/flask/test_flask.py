@@ -513,3 +513,25 @@ def test_label_function_arities():
 
     app.test_client().get("/a/q")
     assert _lines(registry, "arity_total") == ['arity_total{const="7",one="200",star="2",two="/a/q",zero="q"} 1.0']
+
+
+def test_method_not_allowed_is_labelled_with_the_matched_route():
+    """A 405 hit a real route, so it carries that route's template (as in the ASGI and Twisted adapters), not `none`."""
+    from flask import Flask
+    from pyrometer import CollectorRegistry
+    from pyrometer_flask import FlaskMetrics
+
+    reg = CollectorRegistry()
+    app = Flask(__name__)
+    FlaskMetrics(app, registry=reg)
+
+    @app.get("/orders/<int:order_id>")
+    def order(order_id):
+        return "ok"
+
+    client = app.test_client()
+    assert client.post("/orders/7").status_code == 405
+    assert client.post("/nowhere").status_code == 404
+    assert reg.get_sample_value(
+        "http_requests_total", {"method": "POST", "handler": "/orders/<int:order_id>", "status": "405"}) == 1.0
+    assert reg.get_sample_value("http_requests_total", {"method": "POST", "handler": "none", "status": "404"}) == 1.0
