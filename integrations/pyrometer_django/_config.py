@@ -17,7 +17,6 @@ Every key is optional::
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Dict, Mapping, Optional
 
 from django.conf import settings
@@ -25,6 +24,8 @@ from django.core.exceptions import ImproperlyConfigured
 from pyrometer.http import KINDS, HttpMetrics
 from pyrometer.protection import Protection
 from pyrometer.registry import REGISTRY, CollectorRegistry
+
+from ._once import Once
 
 SETTING = "PYROMETER"
 ENGINE_OPTIONS = frozenset((
@@ -84,32 +85,16 @@ class Config:
                     pass
 
 
-_lock = threading.Lock()
-_current: Optional[Config] = None
+_current: Once[Config] = Once(lambda: Config(options()))
 
 
 def get_config() -> Config:
     """The current configuration, built on first use."""
-    config = _current
-    if config is None:
-        config = _build()
-    return config
-
-
-def _build() -> Config:
-    global _current
-    with _lock:
-        if _current is None:
-            _current = Config(options())
-        return _current
+    return _current.get()
 
 
 def reset(**kwargs: Any) -> None:
     """``setting_changed`` receiver: forget the configuration when ``PYROMETER`` changes (tests' override_settings)."""
-    global _current
     if kwargs.get("setting") != SETTING:
         return
-    with _lock:
-        if _current is not None:
-            _current.unregister()
-        _current = None
+    _current.clear(Config.unregister)

@@ -6,13 +6,11 @@ Built once per process, on first use (at the latest in ``AppConfig.ready``), in
 
 from __future__ import annotations
 
-import threading
-from typing import Optional
-
 from pyrometer.metrics import Counter, Gauge, Histogram
 from pyrometer.registry import REGISTRY
 
 from ._config import options
+from ._once import Once
 
 # django-prometheus's PROMETHEUS_LATENCY_BUCKETS.
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 25.0, 50.0, 75.0)
@@ -59,21 +57,9 @@ class DjangoMetrics:
                                           multiprocess_mode="livemax", **kw)
 
 
-_lock = threading.Lock()
-_metrics: Optional[DjangoMetrics] = None
+_metrics: Once[DjangoMetrics] = Once(DjangoMetrics)
 
 
 def django_metrics() -> DjangoMetrics:
     """The process's database, cache, model and migration metrics (created on the first call)."""
-    metrics = _metrics
-    if metrics is None:
-        metrics = _create()
-    return metrics
-
-
-def _create() -> DjangoMetrics:
-    global _metrics
-    with _lock:
-        if _metrics is None:
-            _metrics = DjangoMetrics()
-        return _metrics
+    return _metrics.get()
