@@ -318,20 +318,35 @@ def _exemplar_of(exemplar: Any) -> Tuple[Dict[str, str], float, float]:
     return dict(exemplar.labels), float(exemplar.value), float(ts) if ts is not None else time.time()
 
 
-class MultiProcessCell:
-    """A float in this process's values file: the multiprocess counterpart of ``values._AtomicValue``."""
+class _SlotView:
+    """A run of slots in this process's values file: the array view ``_a``, the first index ``_i``, and how
+    to find them again (``_b``) when a fork left this object holding the parent's released mapping."""
 
     _multiprocess = True
-    __slots__ = ("_a", "_b", "_exemplar", "_i", "_x")
+    __slots__ = ("_a", "_b", "_i", "_x")
+
+    def _rebind(self) -> None:
+        self._a, self._i = self._b.resolve()
+
+    def tombstone(self) -> None:
+        """Hide this series from scrapes (``remove``/``clear``)."""
+        try:
+            self._a[self._i + 1] = TOMBSTONE
+        except ValueError:
+            self._rebind()
+            self._a[self._i + 1] = TOMBSTONE
+
+
+class MultiProcessCell(_SlotView):
+    """A float in this process's values file: the multiprocess counterpart of ``values._AtomicValue``."""
+
+    __slots__ = ("_exemplar",)
 
     def __init__(self, binding: Binding) -> None:
         self._b = binding
         self._a, self._i = binding.resolve()
         self._exemplar: Any = None
         self._x: Optional[ExemplarSlot] = None
-
-    def _rebind(self) -> None:
-        self._a, self._i = self._b.resolve()
 
     def inc(self, amount: float) -> None:
         try:
@@ -367,15 +382,6 @@ class MultiProcessCell:
     def get_exemplar(self) -> Any:
         return self._exemplar
 
-    def tombstone(self) -> None:
-        """Hide this series from scrapes (``remove``/``clear``)."""
-        try:
-            self._a[self._i + 1] = TOMBSTONE
-        except ValueError:
-            self._rebind()
-            self._a[self._i + 1] = TOMBSTONE
-
-
 class LockedMultiProcessCell(MultiProcessCell):
     """``MultiProcessCell`` behind a per-process lock, for interpreters without atomic ``+=``."""
 
@@ -391,11 +397,10 @@ class LockedMultiProcessCell(MultiProcessCell):
             MultiProcessCell.set(self, value, timestamp)
 
 
-class MultiProcessHistogramCounts:
+class MultiProcessHistogramCounts(_SlotView):
     """``values._HistogramCounts`` over consecutive slots: one per bucket (not cumulative), then the sum."""
 
-    _multiprocess = True
-    __slots__ = ("_a", "_b", "_exemplars", "_i", "_n", "_sum", "_x")
+    __slots__ = ("_exemplars", "_n", "_sum")
 
     def __init__(self, binding: Binding, nbuckets: int) -> None:
         self._b = binding
@@ -405,7 +410,7 @@ class MultiProcessHistogramCounts:
         self._rebind()
 
     def _rebind(self) -> None:
-        self._a, self._i = self._b.resolve()
+        super()._rebind()
         self._sum = self._i + 2 * self._n
 
     def observe(self, index: int, amount: float) -> None:
@@ -446,14 +451,6 @@ class MultiProcessHistogramCounts:
 
     def exemplars(self) -> Optional[List[Any]]:
         return None if self._exemplars is None else list(self._exemplars)
-
-    def tombstone(self) -> None:
-        try:
-            self._a[self._i + 1] = TOMBSTONE
-        except ValueError:
-            self._rebind()
-            self._a[self._i + 1] = TOMBSTONE
-
 
 class LockedMultiProcessHistogramCounts(MultiProcessHistogramCounts):
     """``MultiProcessHistogramCounts`` behind a per-process lock."""
