@@ -15,11 +15,16 @@ the route template of the matched URL pattern, includes joined
 ``ENGINE = "pyrometer_django.db.backends.sqlite3"`` (``postgresql``, ``mysql``);
 caches: ``pyrometer_django.cache.backends.locmem.LocMemCache`` (``filebased``,
 ``redis``, ``memcached``); models: ``ExportModelOperationsMixin("name")``. Those
-metrics keep django-prometheus's names. See docs/integrations/django.md.
+metrics keep django-prometheus's names. Per-view control: ``exclude_from_metrics``
+and the custom-metric decorators of ``pyrometer_django.decorators``; a separate
+export port: ``PYROMETER_EXPORT_PORT`` (``pyrometer_django.exporter``). See
+docs/integrations/django.md.
 """
 
 from __future__ import annotations
 
 from .views import MetricsView, do_not_track
 
-__all__ = ["MetricsView", "do_not_track"]
+exclude_from_metrics = do_not_track
+
+__all__ = ["MetricsView", "do_not_track", "exclude_from_metrics"]

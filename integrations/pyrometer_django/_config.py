@@ -25,6 +25,8 @@ from pyrometer.http import KINDS, HttpMetrics
 from pyrometer.protection import Protection
 from pyrometer.registry import REGISTRY, CollectorRegistry
 
+from ._legacy import PRESET as LEGACY_PRESET
+from ._legacy import LegacySeries
 from ._once import Once
 
 SETTING = "PYROMETER"
@@ -72,17 +74,23 @@ class Config:
             raise ImproperlyConfigured(f"settings.{SETTING}['protection'] must be a pyrometer.protection.Protection")
         self.disable_compression = bool(opts.get("disable_compression", False))
         self.export_migrations = bool(opts.get("export_migrations", True))
+        # django-prometheus's Django-only request series, next to the preset's engine series.
+        self.legacy: Optional[LegacySeries] = None
+        if opts.get("preset") == LEGACY_PRESET:
+            self.legacy = LegacySeries(self.registry, opts.get("namespace", ""))
 
     def unregister(self) -> None:
         """Take this configuration's request metrics out of their registry (before a new one replaces it)."""
         if self.registry is None:
             return
-        for kind in KINDS:
-            for metric in self.engine.metric(kind):
-                try:
-                    self.registry.unregister(metric)
-                except KeyError:
-                    pass
+        metrics = [metric for kind in KINDS for metric in self.engine.metric(kind)]
+        if self.legacy is not None:
+            metrics += self.legacy.collectors()
+        for metric in metrics:
+            try:
+                self.registry.unregister(metric)
+            except KeyError:
+                pass
 
 
 _current: Once[Config] = Once(lambda: Config(options()))

@@ -13,13 +13,14 @@ from django.db.models.signals import post_migrate
 from . import _config
 from ._metrics import django_metrics
 from ._migrations import FirstRequest, after_migrate
+from .exporter import start_exporter
 
 _BEFORE = "pyrometer_django.middleware.PrometheusBeforeMiddleware"
 _AFTER = "pyrometer_django.middleware.PrometheusAfterMiddleware"
 
 
 class PyrometerConfig(AppConfig):
-    """Reads ``settings.PYROMETER`` (a bad option fails at startup) and exports the migration gauges."""
+    """Reads ``settings.PYROMETER`` (bad options fail at startup); migration gauges; ``PYROMETER_EXPORT_PORT``."""
 
     name = "pyrometer_django"
     verbose_name = "pyrometer"
@@ -33,6 +34,7 @@ class PyrometerConfig(AppConfig):
             post_migrate.connect(after_migrate, sender=self, dispatch_uid="pyrometer_django.post_migrate")
             request_started.connect(FirstRequest(), weak=False, dispatch_uid="pyrometer_django.first_request")
         checks.register(check_middleware)
+        start_exporter()
 
 
 def check_middleware(app_configs: Any = None, **kwargs: Any) -> List[checks.CheckMessage]:

@@ -142,7 +142,10 @@ def _finish(request: HttpRequest, timer: RequestTimer, response: HttpResponseBas
     if timer.handler is None and not _route_late(request, timer):
         return response
     exception = getattr(request, _EXCEPTION, None)
-    sizes = get_config().sizes
+    config = get_config()
+    if config.legacy is not None:
+        config.legacy.done(request, timer.method, timer.handler, response)
+    sizes = config.sizes
     request_size = _request_size(request) if sizes else None
     if response.streaming:
         length = response.get("Content-Length")
@@ -162,6 +165,9 @@ def _escaped(request: HttpRequest, timer: RequestTimer, exc: BaseException) -> N
         return
     if timer.handler is None and not _route_late(request, timer):
         return
+    legacy = get_config().legacy
+    if legacy is not None:
+        legacy.done(request, timer.method, timer.handler, None)
     if _cancelled(exc):  # under ASGI Django cancels the view when the client disconnects
         timer.finish(CLIENT_CLOSED, request_size=_request_size(request))
     else:

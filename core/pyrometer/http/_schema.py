@@ -40,6 +40,9 @@ def _s(kind: str, typ: str, name: str, doc: str, labels: Mapping[str, str],
 
 
 _STD = {"method": "method", "handler": "handler"}
+# django-prometheus's PROMETHEUS_LATENCY_BUCKETS and its body-size buckets (0, then 2**0 .. 2**29 bytes).
+_DJANGO_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 25.0, 50.0, 75.0)
+_POWERS_OF_TWO = (0.0, *(float(2 ** i) for i in range(30)))
 _STARLETTE_APP = {"app_name": "starlette"}
 
 PRESETS: Dict[str, Tuple[Series, ...]] = {
@@ -112,19 +115,27 @@ PRESETS: Dict[str, Tuple[Series, ...]] = {
         _s(IN_PROGRESS, "gauge", "starlette_requests_in_progress",
            "Total HTTP requests currently in progress", {"method": "method"}, const=_STARLETTE_APP),
     ),
-    # django-prometheus's request metrics (its db/cache/model metrics live in pyrometer_django).
+    # django-prometheus's request metrics that are facts of the engine. Its Django-only series (the
+    # before-middleware counters, transport, AJAX, template, charset, streaming) live in pyrometer_django;
+    # its db/cache/model/migration metrics too.
     "django_prometheus": (
+        _s(IN_PROGRESS, "gauge", "django_http_inflight_requests", "Current number of inflight requests.", {}),
+        _s(DURATION, "histogram", "django_http_requests_latency_including_middlewares_seconds",
+           "Histogram of requests processing time (including middleware processing time).", {},
+           _DJANGO_LATENCY_BUCKETS),
+        _s(DURATION, "histogram", "django_http_requests_latency_seconds_by_view_method",
+           "Histogram of request processing time labelled by view.", {"view": "handler", "method": "method"},
+           _DJANGO_LATENCY_BUCKETS),
         _s(REQUESTS, "counter", "django_http_requests_total_by_method", "Count of requests by method.",
            {"method": "method"}),
-        _s(REQUESTS, "counter", "django_http_requests_total_by_view_transport_method",
-           "Count of requests by view, transport, method.", {"view": "handler", "method": "method"}),
+        _s(REQUEST_SIZE, "histogram", "django_http_requests_body_total_bytes", "Histogram of requests by body size.",
+           {}, _POWERS_OF_TWO),
         _s(REQUESTS, "counter", "django_http_responses_total_by_status", "Count of responses by status.",
            {"status": "status"}),
         _s(REQUESTS, "counter", "django_http_responses_total_by_status_view_method",
            "Count of responses by status, view, method.", {"status": "status", "view": "handler", "method": "method"}),
-        _s(DURATION, "histogram", "django_http_requests_latency_seconds_by_view_method",
-           "Histogram of request processing time labelled by view.", {"view": "handler", "method": "method"},
-           (0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 25.0, 50.0, 75.0)),
+        _s(RESPONSE_SIZE, "histogram", "django_http_responses_body_total_bytes",
+           "Histogram of responses by body size.", {}, _POWERS_OF_TWO),
         _s(EXCEPTIONS, "counter", "django_http_exceptions_total_by_type", "Count of exceptions by object type.",
            {"type": "exception"}),
         _s(EXCEPTIONS, "counter", "django_http_exceptions_total_by_view", "Count of exceptions by view.",

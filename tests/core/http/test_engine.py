@@ -330,8 +330,11 @@ PRESET_EXPORTS = {
         "starlette_requests_in_progress": ("gauge", ["app_name", "method"]),
     },
     "django_prometheus": {
+        "django_http_inflight_requests": ("gauge", []),
+        "django_http_requests_latency_including_middlewares_seconds": ("histogram", []),
         "django_http_requests_total_by_method": ("counter", ["method"]),
-        "django_http_requests_total_by_view_transport_method": ("counter", ["method", "view"]),
+        "django_http_requests_body_total_bytes": ("histogram", []),
+        "django_http_responses_body_total_bytes": ("histogram", []),
         "django_http_responses_total_by_status": ("counter", ["status"]),
         "django_http_responses_total_by_status_view_method": ("counter", ["method", "status", "view"]),
         "django_http_requests_latency_seconds_by_view_method": ("histogram", ["method", "view"]),
@@ -414,19 +417,26 @@ def test_preset_values_starlette_exporter():
 
 
 def test_preset_values_django_prometheus():
-    """The django_prometheus preset fills each of its by_* counters from the same requests."""
+    """The django_prometheus preset fills each of its by_* counters and its unlabelled series from the same requests."""
     registry = CollectorRegistry()
     _traffic(HttpMetrics(registry=registry, preset="django_prometheus"))
-    assert _lines(registry)[:8] == [
+    counters = [line for line in _lines(registry) if line.startswith(("django_http_requests_total_by",
+                                                                        "django_http_responses_total_by_status_total"))]
+    assert counters == [
         'django_http_requests_total_by_method_total{method="GET"} 3.0',
         'django_http_requests_total_by_method_total{method="POST"} 1.0',
-        'django_http_requests_total_by_view_transport_method_total{method="GET",view="/users/{id}"} 2.0',
-        'django_http_requests_total_by_view_transport_method_total{method="GET",view="none"} 1.0',
-        'django_http_requests_total_by_view_transport_method_total{method="POST",view="/orders"} 1.0',
         'django_http_responses_total_by_status_total{status="200"} 2.0',
         'django_http_responses_total_by_status_total{status="404"} 1.0',
         'django_http_responses_total_by_status_total{status="500"} 1.0',
     ]
+    get = registry.get_sample_value
+    assert get("django_http_inflight_requests") == 0
+    assert get("django_http_requests_latency_including_middlewares_seconds_count") == 4
+    assert get("django_http_requests_body_total_bytes_sum") == 50
+    assert get("django_http_requests_body_total_bytes_bucket", {"le": "0.0"}) == 2
+    assert get("django_http_requests_body_total_bytes_bucket", {"le": "64.0"}) == 3
+    assert get("django_http_responses_body_total_bytes_sum") == 270
+    assert get("django_http_responses_body_total_bytes_bucket", {"le": "128.0"}) == 4
     assert registry.get_sample_value("django_http_exceptions_total_by_type_total", {"type": "ValueError"}) == 1
     assert registry.get_sample_value("django_http_exceptions_total_by_view_total", {"view": "/orders"}) == 1
     assert registry.get_sample_value(

@@ -175,20 +175,6 @@ def test_handler_label_view(configure):
     ]
 
 
-def test_django_prometheus_preset(configure):
-    """preset="django_prometheus" exports django-prometheus's request series, labelled by view name."""
-    registry = configure(preset="django_prometheus")
-    Client(raise_request_exception=False).get("/polls/3/")
-    Client(raise_request_exception=False).get("/boom/")
-    assert lines(registry, "django_http_requests_total_by_view_transport_method") == [
-        'django_http_requests_total_by_view_transport_method_total{method="GET",view="polls:detail"} 1.0',
-        'django_http_requests_total_by_view_transport_method_total{method="GET",view="boom"} 1.0',
-    ]
-    assert lines(registry, "django_http_exceptions_total_by_type") == [
-        'django_http_exceptions_total_by_type_total{type="RuntimeError"} 1.0',
-    ]
-
-
 def test_extra_labels_get_the_django_request(configure):
     """extra_labels functions receive the HttpRequest; a failing one gives _OTHER."""
     registry = configure(metrics=["requests"], extra_labels={"tenant": lambda r: r.headers["X-Tenant"]})

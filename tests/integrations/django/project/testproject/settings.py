@@ -39,6 +39,11 @@ DATABASES = {
     },
 }
 
+TEMPLATES = [{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "OPTIONS": {"loaders": [("django.template.loaders.locmem.Loader", {"hello.html": "Hello {{ name }}"})]},
+}]
+
 CACHES = {
     "default": {
         "BACKEND": "pyrometer_django.cache.backends.locmem.LocMemCache",

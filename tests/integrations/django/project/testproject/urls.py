@@ -26,4 +26,6 @@ urlpatterns = [
     path("async-boom/", views.async_boom, name="async-boom"),
     path("forbidden/", views.forbidden, name="forbidden"),
     path("download/", views.download, name="download"),
+    path("hello/", views.hello, name="hello"),
+    path("perview/", include("testproject.perview")),
 ]

@@ -5,6 +5,7 @@ import time
 
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.views import View
 from pyrometer_django import do_not_track
 from pyrometer_django._config import get_config
@@ -83,3 +84,7 @@ def forbidden(request):
 
 def download(request):
     return FileResponse(open(__file__, "rb"))
+
+
+def hello(request):
+    return TemplateResponse(request, "hello.html", {"name": "you"})
