@@ -6,16 +6,22 @@ already strings. Children are instances of a slotted subclass made once per
 parent, holding what all children share (name, help, buckets) as class
 attributes; a child itself is its label values, its value cell and the label
 string rendered at its first export. ``isinstance(child, Counter)`` still holds.
+
+Cardinality limits live in the slow path only: a parent with a limit (its own
+``max_label_sets`` or its registry's default) that already holds that many label
+sets sends a new one to a single overflow child whose every label value is
+``OVERFLOW``. Lookups of existing children never pay for it.
 """
 
 from __future__ import annotations
 
+import logging
 from operator import itemgetter
 from threading import Lock
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from .metrics_core import Metric
-from .registry import REGISTRY, Collector, CollectorRegistry
+from .registry import REGISTRY, Collector, CollectorRegistry, check_label_set_limit
 from .samples import Sample
 from .validation import (
     _is_valid_legacy_labelname,
@@ -25,6 +31,11 @@ from .validation import (
 )
 
 T = TypeVar("T", bound="MetricWrapperBase")
+
+OVERFLOW = "_OTHER"
+"""The label value of every label of the overflow child (the HTTP engine folds values into the same marker)."""
+
+_log = logging.getLogger("pyrometer.cardinality")
 
 
 def _build_full_name(metric_type: Optional[str], name: str, namespace: str, subsystem: str, unit: str) -> str:
@@ -79,10 +90,15 @@ class MetricWrapperBase(Collector):
     # Names of the value cells a child owns; a parent gets stand-ins that raise.
     _value_attrs: Tuple[str, ...] = ("_value",)
     _child_slots: Tuple[str, ...] = ("_value", "_created")
+    # Cardinality limit (None: the registry's default); the registry whose default and overflow counter apply.
+    _max_label_sets: Optional[int] = None
+    _limit_registry: Optional[CollectorRegistry] = None
+    _overflow_warned = False
+    _overflow_count: Any = None
 
     def __init__(self: T, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
                  subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
-                 _labelvalues: Optional[Sequence[str]] = None) -> None:
+                 _labelvalues: Optional[Sequence[str]] = None, *, max_label_sets: Optional[int] = None) -> None:
         if not isinstance(documentation, str):
             raise TypeError(f"documentation must be str, not {type(documentation).__name__}")
         self._original_name = name
@@ -110,6 +126,9 @@ class MetricWrapperBase(Collector):
             self._from_kwargs = itemgetter(*names) if len(names) > 1 else lambda kw, n=names[0]: (kw[n],)
             self._lock = Lock()
             self._metrics = {}
+            self._max_label_sets = check_label_set_limit(max_label_sets)
+            self._limit_registry = registry
+            self._overflow_key = (OVERFLOW,) * len(names)
             for attr in self._value_attrs:
                 setattr(self, attr, _MissingLabels(self._type or ""))
         else:
@@ -155,12 +174,54 @@ class MetricWrapperBase(Collector):
         if len(labelvalues) != len(self._labelnames):
             raise ValueError("Incorrect label count")
         key = tuple([v if type(v) is str else str(v) for v in labelvalues])
+        folded = warn = False
         with self._lock:
-            child = self._metrics.get(key)
+            metrics = self._metrics
+            child = metrics.get(key)
             if child is None:
-                child = self._new_child(key)
-                self._metrics[key] = child
+                limit = self._max_label_sets
+                if limit is None and self._limit_registry is not None:
+                    limit = self._limit_registry.default_max_label_sets
+                over = self._overflow_key
+                # The overflow child does not count against the limit: `limit` real label sets plus it.
+                if limit is not None and len(metrics) - (over in metrics) >= limit:
+                    folded = True
+                    warn, self._overflow_warned = not self._overflow_warned, True
+                    key = over
+                    child = metrics.get(over)
+                if child is None:
+                    child = self._new_child(key)
+                    metrics[key] = child
+        if folded:
+            self._record_overflow(warn)
         return child
+
+    def _record_overflow(self, warn: bool) -> None:
+        if warn:
+            limit = self._max_label_sets
+            source = "max_label_sets"
+            if limit is None and self._limit_registry is not None:
+                limit, source = self._limit_registry.default_max_label_sets, "the registry's default_max_label_sets"
+            _log.warning("%s reached its limit of %s label sets (%s); new label sets are counted in the series "
+                         "whose labels are all %r", self._name, limit, source, OVERFLOW)
+        count = self._overflow_count
+        if count is None:
+            registry = self._limit_registry
+            if registry is None:
+                return
+            count = self._overflow_count = registry._overflow_counter(self._name)
+        count.inc()
+
+    def limit_label_sets(self: T, limit: Optional[int]) -> T:
+        """Keep at most ``limit`` label sets; later new ones share one overflow child. Returns the metric.
+
+        ``None`` falls back to the registry's ``default_max_label_sets``. Label sets that
+        exist already are kept; ``remove()`` and ``clear()`` make room again.
+        """
+        if self._metrics is None and self._labelvalues:
+            raise ValueError(f"{self} is a labelled child; set the limit on its parent metric")
+        self._max_label_sets = check_label_set_limit(limit)
+        return self
 
     def _new_child(self: T, labelvalues: Tuple[str, ...]) -> T:
         cls = self._child_cls

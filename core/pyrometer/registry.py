@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from threading import Lock
-from typing import Dict, Iterable, List, Optional, Protocol, Set
+from typing import Any, Dict, Iterable, List, Optional, Protocol, Set
 
 from .metrics_core import Metric
 
@@ -14,6 +14,20 @@ _TYPE_SUFFIXES = {
     "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
     "info": ("_info",),
 }
+
+OVERFLOW_METRIC = "pyrometer_cardinality_overflow"
+_OVERFLOW_NAMES = (OVERFLOW_METRIC, OVERFLOW_METRIC + "_total", OVERFLOW_METRIC + "_created")
+
+
+def check_label_set_limit(limit: Optional[int], what: str = "max_label_sets") -> Optional[int]:
+    """``limit`` if it is ``None`` or a positive int; a clear error otherwise."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"{what} must be an int or None, not {type(limit).__name__}")
+    if limit < 1:
+        raise ValueError(f"{what} must be at least 1, got {limit}")
+    return limit
 
 
 class Collector(Protocol):
@@ -48,10 +62,16 @@ class CollectorRegistry:
     Registration is checked for series-name clashes up front (by ``describe``,
     or by ``collect`` when ``auto_describe`` is on), so a clash is an error in
     the code that caused it rather than a broken scrape later.
+
+    ``default_max_label_sets`` caps the label sets of every labelled metric created
+    with this registry that sets no ``max_label_sets`` of its own (``None``: no cap).
+    Lookups folded into a metric's overflow series by a cap are counted in
+    ``pyrometer_cardinality_overflow_total{metric}``, exported by this registry from the first one on.
     """
 
     def __init__(self, auto_describe: bool = False, target_info: Optional[Dict[str, str]] = None,
-                 support_collectors_without_names: bool = False) -> None:
+                 support_collectors_without_names: bool = False, *,
+                 default_max_label_sets: Optional[int] = None) -> None:
         self._collector_to_names: Dict[Collector, List[str]] = {}
         self._names_to_collectors: Dict[str, Collector] = {}
         self._auto_describe = auto_describe
@@ -59,7 +79,35 @@ class CollectorRegistry:
         self._target_info: Optional[Dict[str, str]] = {}
         self._support_collectors_without_names = support_collectors_without_names
         self._collectors_without_names: List[Collector] = []
+        self._default_max_label_sets: Optional[int] = None
+        self._overflow: Any = None  # the overflow Counter, made at the first fold
+        self.set_default_max_label_sets(default_max_label_sets)
         self.set_target_info(target_info)
+
+    @property
+    def default_max_label_sets(self) -> Optional[int]:
+        """The label-set cap of this registry's metrics that set none themselves (``None``: no cap)."""
+        return self._default_max_label_sets
+
+    def set_default_max_label_sets(self, limit: Optional[int]) -> None:
+        """Set (or with ``None`` lift) the default cap; it applies to label sets created from now on.
+
+        Works for metrics created before the call too, e.g. ``REGISTRY.set_default_max_label_sets(1000)``
+        at startup covers the metrics that modules defined at import.
+        """
+        self._default_max_label_sets = check_label_set_limit(limit, "default_max_label_sets")
+
+    def _overflow_counter(self, metric_name: str) -> Any:
+        """The overflow counter's child for one metric, the counter made on first use."""
+        with self._lock:
+            if self._overflow is None:
+                from .metrics import Counter  # metrics imports this module
+
+                self._overflow = Counter(
+                    OVERFLOW_METRIC, "Lookups of new label sets sent to the overflow series because the metric "
+                    "reached its label-set limit.", ["metric"], registry=None)
+            overflow = self._overflow
+        return overflow.labels(metric_name)
 
     def register(self, collector: Collector) -> None:
         """Add a collector; raises ``DuplicateTimeseries`` if any of its names is taken."""
@@ -96,10 +144,12 @@ class CollectorRegistry:
         return result
 
     def _snapshot(self) -> tuple[List[Collector], Optional[Metric]]:
-        """Collectors in registration order and the target_info family, read under the lock."""
+        """Collectors in registration order (the overflow counter last) and the target_info family."""
         with self._lock:
             collectors = list(self._collector_to_names)
             ti = self._target_info_metric() if self._target_info else None
+            if self._overflow is not None:
+                collectors.append(self._overflow)
         return collectors, ti
 
     def collect(self) -> Iterable[Metric]:
@@ -166,6 +216,8 @@ class RestrictedRegistry:
             collectors.extend(c for c in reg._collector_to_names if c in wanted and c not in collectors)
         if ti is not None:
             yield ti
+        if reg._overflow is not None and not self._name_set.isdisjoint(_OVERFLOW_NAMES):
+            collectors.append(reg._overflow)
         for collector in collectors:
             for metric in collector.collect():
                 m = metric._restricted_metric(self._name_set)

@@ -6,6 +6,7 @@ Every key is optional::
         "preset": "default", "namespace": "", "buckets": None, "excluded_paths": [], "group_status": False,
         "metrics": None, "duration_status": False, "const_labels": {}, "extra_labels": {},
         "extra_label_limit": 100, "registry": REGISTRY,          # the engine's options (pyrometer.http)
+        "max_label_sets": 10_000, "exemplars": "auto", "exemplar_interval": 0.0,
         "handler_label": "route",      # or "view" (the URL name, as django-prometheus; default of that preset)
         "path": "/metrics",            # where pyrometer_django.urls serves the metrics; None: nowhere
         "protection": None,            # pyrometer.protection.Protection for that path
@@ -32,7 +33,8 @@ from ._once import Once
 SETTING = "PYROMETER"
 ENGINE_OPTIONS = frozenset((
     "preset", "namespace", "buckets", "excluded_paths", "group_status", "metrics", "duration_status",
-    "const_labels", "extra_labels", "extra_label_limit", "registry"))
+    "const_labels", "extra_labels", "extra_label_limit", "registry", "max_label_sets", "exemplars",
+    "exemplar_interval"))
 OWN_OPTIONS = frozenset(("handler_label", "path", "protection", "disable_compression", "export_migrations",
                          "db_buckets"))
 HANDLER_LABELS = ("route", "view")

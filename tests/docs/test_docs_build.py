@@ -31,7 +31,7 @@ DOCS = ROOT / "docs"
 NO_RUN = re.compile(r"<!--\s*no-run:\s*\S.*-->")
 # Frameworks of the optional extras: an example using one is skipped where it is not installed
 # (`pip install -e '.[all,dev]'`, what `scripts/dev.py test` installs, has them all).
-OPTIONAL = ("flask", "django", "fastapi", "starlette", "aiohttp", "twisted", "werkzeug")
+OPTIONAL = ("flask", "django", "fastapi", "starlette", "aiohttp", "twisted", "werkzeug", "opentelemetry")
 IMPORT = re.compile(r"^(?:from|import)\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
 
 

@@ -7,6 +7,12 @@ metrics of the chosen preset. No web framework is imported here.
 
 Per request the engine does one dict lookup for the (method, handler, status)
 label set; the metric children for a label set are resolved once and cached.
+
+Cardinality is capped twice: each extra label keeps ``extra_label_limit``
+values, and every metric keeps ``max_label_sets`` label sets (new ones then go
+to the metric's overflow series, all labels ``_OTHER``). The cache of resolved
+label sets stops growing at the same cap, so a flood of distinct label sets
+costs CPU on the slow path but no memory.
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ import os
 import re
 import threading
 from time import perf_counter
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .._wrapper import OVERFLOW
 from ..metrics import Counter, Gauge, Histogram, Summary
-from ..registry import REGISTRY, CollectorRegistry
+from ..registry import REGISTRY, CollectorRegistry, check_label_set_limit
+from ._exemplars import ExemplarSource, resolve_source
 from ._schema import (
     DEFAULT_ENABLED,
     DURATION,
@@ -37,7 +45,11 @@ from ._schema import (
 STANDARD_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"))
 OTHER_METHOD = "_OTHER"
 UNMATCHED = "none"
-OVERFLOW = "_OTHER"
+# Label sets per metric before new ones fold into the overflow series. A real application stays far below:
+# its series are bounded by methods (10) x route templates x the status codes it actually returns, a few
+# hundred to a few thousand; only an unbounded input (an adapter reporting raw paths, a wide extra label)
+# gets near this, and the cap then bounds memory and scrape size instead of growing with the traffic.
+DEFAULT_MAX_LABEL_SETS = 10_000
 
 _TYPES = {"counter": Counter, "histogram": Histogram, "gauge": Gauge, "summary": Summary}
 
@@ -71,9 +83,10 @@ class _Metric:
 class _LabelSet:
     """The bound update methods for one (method, handler, status, extra) label set."""
 
-    __slots__ = ("durations", "request_sizes", "requests", "response_sizes", "ttfbs")
+    __slots__ = ("durations", "next_exemplar", "request_sizes", "requests", "response_sizes", "ttfbs")
 
     def __init__(self) -> None:
+        self.next_exemplar = 0.0  # perf_counter time from which this label set takes an exemplar again
         self.requests: List[Callable[[], None]] = []
         self.durations: List[Callable[[float], None]] = []
         self.request_sizes: List[Callable[[float], None]] = []
@@ -99,6 +112,14 @@ class HttpMetrics:
             constant labels, e.g. starlette_exporter's ``app_name``).
         extra_labels: ``{label: function(request) -> str}`` computed from the framework's request object;
             each label keeps at most ``extra_label_limit`` distinct values, later ones fold into ``_OTHER``.
+        max_label_sets: label sets kept per metric (default 10,000); later new ones are counted in the
+            metric's overflow series, whose labels are all ``_OTHER``. ``None``: no cap of the engine's (the
+            registry's ``default_max_label_sets`` still applies).
+        exemplars: ``auto`` (default) links the request counter and the duration histogram to the current
+            OpenTelemetry span when ``opentelemetry-api`` is installed and the span is sampled; ``off``; or a
+            function of no arguments returning the exemplar labels (or ``None``) for other tracers.
+        exemplar_interval: seconds a label set waits after taking an exemplar before it looks for the next
+            one (default 0: every traced request); spares the trace lookup on busy series.
         registry: where the metrics are registered.
     """
 
@@ -107,7 +128,9 @@ class HttpMetrics:
                  metrics: Optional[Iterable[str]] = None, duration_status: bool = False,
                  const_labels: Optional[Mapping[str, str]] = None,
                  extra_labels: Optional[Mapping[str, Callable[[Any], Any]]] = None,
-                 extra_label_limit: int = 100, registry: Optional[CollectorRegistry] = REGISTRY) -> None:
+                 extra_label_limit: int = 100, registry: Optional[CollectorRegistry] = REGISTRY,
+                 max_label_sets: Optional[int] = DEFAULT_MAX_LABEL_SETS,
+                 exemplars: Union[str, ExemplarSource] = "auto", exemplar_interval: float = 0.0) -> None:
         if preset not in PRESETS:
             raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
         if isinstance(metrics, str):
@@ -119,6 +142,13 @@ class HttpMetrics:
             raise ValueError(f"Unknown metric kinds {sorted(unknown)}; choose from {list(KINDS)}")
         if extra_label_limit < 1:
             raise ValueError("extra_label_limit must be at least 1")
+        if isinstance(exemplar_interval, bool) or not isinstance(exemplar_interval, (int, float)):
+            raise TypeError(f"exemplar_interval must be a number of seconds, not {type(exemplar_interval).__name__}")
+        if not exemplar_interval >= 0:
+            raise ValueError(f"exemplar_interval must be at least 0, got {exemplar_interval}")
+        self._exemplar_source = resolve_source(exemplars)
+        self._exemplar_interval = float(exemplar_interval)
+        self._max_label_sets = check_label_set_limit(max_label_sets)
         if isinstance(excluded_paths, str):
             excluded_paths = [excluded_paths]
         self._excluded = [_compile_excluded(p) for p in excluded_paths]
@@ -157,7 +187,7 @@ class HttpMetrics:
                 else series.buckets
         if series.type == "gauge" and multiprocess:
             kwargs["multiprocess_mode"] = "livesum"
-        metric = _TYPES[series.type](name, series.help, labelnames, **kwargs)
+        metric = _TYPES[series.type](name, series.help, labelnames, **kwargs).limit_label_sets(self._max_label_sets)
         return _Metric(series, metric, tuple(logical for _, logical in labels), tuple(const.values()))
 
     def metric(self, kind: str) -> List[Any]:
@@ -226,8 +256,14 @@ class HttpMetrics:
         children = self._in_progress.get(key)
         if children is None:
             facts = {"method": method, "handler": handler}
-            children = self._in_progress[key] = [m.child(facts, extra) for m in self._metrics[IN_PROGRESS]]
+            children = [m.child(facts, extra) for m in self._metrics[IN_PROGRESS]]
+            if self._may_cache(self._in_progress):
+                self._in_progress[key] = children
         return children
+
+    def _may_cache(self, cache: Dict[Any, Any]) -> bool:
+        # Past the cap a new key resolves to overflow children anyway; not keeping it bounds the memory.
+        return self._max_label_sets is None or len(cache) < self._max_label_sets
 
     def _label_set(self, method: str, handler: str, status: str, extra: Tuple[str, ...]) -> _LabelSet:
         key = (method, handler, status, extra)
@@ -241,7 +277,8 @@ class HttpMetrics:
             ls.request_sizes = [x.child(facts, extra).observe for x in m[REQUEST_SIZE]]
             ls.response_sizes = [x.child(facts, extra).observe for x in m[RESPONSE_SIZE]]
             ls.ttfbs = [x.child(facts, extra).observe for x in m[TTFB]]
-            self._label_sets[key] = ls
+            if self._may_cache(self._label_sets):
+                self._label_sets[key] = ls
         return ls
 
     def _exception_children(self, method: str, handler: str, status: str, exception: str,
@@ -250,7 +287,9 @@ class HttpMetrics:
         children = self._exceptions.get(key)
         if children is None:
             facts = {"method": method, "handler": handler, "status": status, "exception": exception}
-            children = self._exceptions[key] = [m.child(facts, extra) for m in self._metrics[EXCEPTIONS]]
+            children = [m.child(facts, extra) for m in self._metrics[EXCEPTIONS]]
+            if self._may_cache(self._exceptions):
+                self._exceptions[key] = children
         return children
 
     def status_label(self, status: int) -> str:
@@ -309,16 +348,30 @@ class RequestTimer:
         if self._done:
             return
         self._done = True
-        duration = perf_counter() - self.started
+        now = perf_counter()
+        duration = now - self.started
         if self.handler is None:
             self.set_handler(None)
         engine = self._engine
         status_label = engine.status_label(status)
         ls = engine._label_set(self.method, self.handler, status_label, self.extra)  # type: ignore[arg-type]
-        for inc in ls.requests:
-            inc()
-        for observe in ls.durations:
-            observe(duration)
+        source = engine._exemplar_source
+        exemplar = None
+        if source is not None and now >= ls.next_exemplar:
+            exemplar = source()
+            if exemplar is not None:
+                ls.next_exemplar = now + engine._exemplar_interval
+        if exemplar is None:
+            for inc in ls.requests:
+                inc()
+            for observe in ls.durations:
+                observe(duration)
+        else:
+            # Request series are counters and duration series histograms in every preset: both take exemplars.
+            for inc in ls.requests:
+                inc(1, exemplar)
+            for observe in ls.durations:
+                observe(duration, exemplar)
         if request_size is not None:
             for observe in ls.request_sizes:
                 observe(request_size)
