@@ -8,7 +8,7 @@ Gunicorn with 4 uvicorn workers, every worker's counts merged on /metrics
 (``on_starting`` empties the directory first)::
 
     PROMETHEUS_MULTIPROC_DIR=/tmp/pyrometer-fastapi gunicorn -c example_apps/gunicorn.conf.py -w 4 \\
-        -k uvicorn.workers.UvicornWorker -b 127.0.0.1:8001 fastapi_app:app
+        -k uvicorn_worker.UvicornWorker -b 127.0.0.1:8001 fastapi_app:app
 
 Then::
 

@@ -56,6 +56,16 @@ class DuplicateTimeseries(ValueError):  # noqa: N818 - name kept from prometheus
         self.duplicates: Set[str] = duplicates
 
 
+class _LabelSetLimits:
+    """A registry's label-set cap for metrics without their own, and its overflow counter."""
+
+    __slots__ = ("default", "overflow")
+
+    def __init__(self) -> None:
+        self.default: Optional[int] = None
+        self.overflow: Any = None  # the overflow Counter, made at the first fold
+
+
 class CollectorRegistry:
     """The set of collectors one scrape reads.
 
@@ -79,15 +89,15 @@ class CollectorRegistry:
         self._target_info: Optional[Dict[str, str]] = {}
         self._support_collectors_without_names = support_collectors_without_names
         self._collectors_without_names: List[Collector] = []
-        self._default_max_label_sets: Optional[int] = None
-        self._overflow: Any = None  # the overflow Counter, made at the first fold
+        # One mutable holder, so pyrometer.testing.isolated_registry can hand it over with the other state.
+        self._limits = _LabelSetLimits()
         self.set_default_max_label_sets(default_max_label_sets)
         self.set_target_info(target_info)
 
     @property
     def default_max_label_sets(self) -> Optional[int]:
         """The label-set cap of this registry's metrics that set none themselves (``None``: no cap)."""
-        return self._default_max_label_sets
+        return self._limits.default
 
     def set_default_max_label_sets(self, limit: Optional[int]) -> None:
         """Set (or with ``None`` lift) the default cap; it applies to label sets created from now on.
@@ -95,18 +105,19 @@ class CollectorRegistry:
         Works for metrics created before the call too, e.g. ``REGISTRY.set_default_max_label_sets(1000)``
         at startup covers the metrics that modules defined at import.
         """
-        self._default_max_label_sets = check_label_set_limit(limit, "default_max_label_sets")
+        self._limits.default = check_label_set_limit(limit, "default_max_label_sets")
 
     def _overflow_counter(self, metric_name: str) -> Any:
         """The overflow counter's child for one metric, the counter made on first use."""
+        limits = self._limits
         with self._lock:
-            if self._overflow is None:
+            if limits.overflow is None:
                 from .metrics import Counter  # metrics imports this module
 
-                self._overflow = Counter(
+                limits.overflow = Counter(
                     OVERFLOW_METRIC, "Lookups of new label sets sent to the overflow series because the metric "
                     "reached its label-set limit.", ["metric"], registry=None)
-            overflow = self._overflow
+            overflow = limits.overflow
         return overflow.labels(metric_name)
 
     def register(self, collector: Collector) -> None:
@@ -148,8 +159,8 @@ class CollectorRegistry:
         with self._lock:
             collectors = list(self._collector_to_names)
             ti = self._target_info_metric() if self._target_info else None
-            if self._overflow is not None:
-                collectors.append(self._overflow)
+            if self._limits.overflow is not None:
+                collectors.append(self._limits.overflow)
         return collectors, ti
 
     def collect(self) -> Iterable[Metric]:
@@ -216,8 +227,9 @@ class RestrictedRegistry:
             collectors.extend(c for c in reg._collector_to_names if c in wanted and c not in collectors)
         if ti is not None:
             yield ti
-        if reg._overflow is not None and not self._name_set.isdisjoint(_OVERFLOW_NAMES):
-            collectors.append(reg._overflow)
+        overflow = reg._limits.overflow
+        if overflow is not None and not self._name_set.isdisjoint(_OVERFLOW_NAMES):
+            collectors.append(overflow)
         for collector in collectors:
             for metric in collector.collect():
                 m = metric._restricted_metric(self._name_set)

@@ -5,6 +5,7 @@
   metrics of application code can be created (or their module re-imported)
   again and again without ``DuplicateTimeseries``.
 * ``sample_value(name, labels=None, registry=None)``: one sample's value.
+* ``samples(name, registry=None)``: every sample of that name, with its labels.
 * ``MetricsDelta(registry)``: what changed since a snapshot.
 * ``assert_exposition_equal(a, b)``: compare two expositions, ignoring sample
   order and ``_created`` values, with a unified diff on failure.
@@ -29,7 +30,8 @@ root ``conftest.py`` or a test module, ``-p pyrometer.testing`` on the command
 line, or ``--pyrometer`` / the ini option ``pyrometer = true`` (the installed
 ``pytest11`` entry point is ``pyrometer._pytest_entry``, which only adds that
 option). Fixtures: ``metrics_registry``, ``metrics_delta`` and
-``metrics_multiprocess_dir``.
+``metrics_multiprocess_dir``. They are plain synchronous fixtures, so
+``async def`` tests (anyio's plugin, pytest-asyncio) use them unchanged.
 """
 
 from __future__ import annotations
@@ -43,10 +45,10 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from .registry import REGISTRY, CollectorRegistry
 
-__all__ = ["MetricsDelta", "assert_exposition_equal", "isolated_registry", "sample_value"]
+__all__ = ["MetricsDelta", "assert_exposition_equal", "isolated_registry", "sample_value", "samples"]
 
 _STATE = ("_collector_to_names", "_names_to_collectors", "_collectors_without_names", "_lock",
-          "_target_info", "_auto_describe", "_support_collectors_without_names")
+          "_target_info", "_auto_describe", "_support_collectors_without_names", "_limits")
 
 
 @contextmanager
@@ -73,6 +75,18 @@ def sample_value(name: str, labels: Optional[Dict[str, str]] = None,
                  registry: Optional[CollectorRegistry] = None) -> Optional[float]:
     """The value of sample ``name`` with exactly ``labels`` (default none) in ``registry``, or ``None``."""
     return (REGISTRY if registry is None else registry).get_sample_value(name, labels)
+
+
+def samples(name: str, registry: Optional[CollectorRegistry] = None) -> List[Tuple[Dict[str, str], float]]:
+    """Every sample called exactly ``name`` in ``registry`` (default ``REGISTRY``), as ``(labels, value)`` pairs.
+
+    The pairs come in exposition order, so a test can assert which series exist
+    as well as their values; ``[]`` when there is none.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, not {type(name).__name__}")
+    target = REGISTRY if registry is None else registry
+    return [(dict(s.labels), s.value) for metric in target.collect() for s in metric.samples if s.name == name]
 
 
 _Key = Tuple[str, Tuple[Tuple[str, str], ...]]

@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import gzip
 import threading
-import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from pyrometer import exposition
 from pyrometer._text_format import generate_latest
 from pyrometer.asgi import make_asgi_app
-from pyrometer.metrics import Counter, Gauge
 from pyrometer.metrics_core import Metric
 from pyrometer.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from pyrometer.registry import CollectorRegistry
+from server_helpers import (
+    Broken,
+    Response,
+    Swappable,
+    populated_registry,  # noqa: F401 - the module's registry fixture
+    serve_uvicorn,
+)
 
 httpx = pytest.importorskip("httpx")
 
@@ -24,43 +29,7 @@ httpx = pytest.importorskip("httpx")
 IDENTITY = {"Accept-Encoding": "identity"}
 
 
-class Response(NamedTuple):
-    status: int
-    headers: Dict[str, str]
-    raw: bytes
-
-
 Scrape = Callable[..., Response]
-
-
-class Broken:
-    """A collector whose collect() fails."""
-
-    def describe(self) -> List[Metric]:
-        return []
-
-    def collect(self) -> List[Metric]:
-        raise RuntimeError("collector exploded")
-
-
-class Swappable:
-    """Stands in for a registry so that one long-lived server serves each test's own registry."""
-
-    target: CollectorRegistry
-
-    def collect(self) -> Iterable[Metric]:
-        return self.target.collect()
-
-    def restricted_registry(self, names: Iterable[str]) -> Any:
-        return self.target.restricted_registry(names)
-
-
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    reg = CollectorRegistry()
-    Counter("requests", "Requests served.", ["path"], registry=reg).labels("/a").inc(3)
-    Gauge("temperature", "Current temperature.", registry=reg).set(21.5)
-    return reg
 
 
 def _asgi_transport_scrape(app: Any) -> Scrape:
@@ -79,21 +48,10 @@ def _asgi_transport_scrape(app: Any) -> Scrape:
 
 @pytest.fixture(scope="module")
 def uvicorn_served() -> Iterator[Tuple[str, Swappable]]:
-    uvicorn = pytest.importorskip("uvicorn")
     swappable = Swappable()
-    config = uvicorn.Config(make_asgi_app(swappable), host="127.0.0.1", port=0, log_level="warning",
-                            lifespan="on", ws="none", http="h11", loop="asyncio")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    port, stop = serve_uvicorn(make_asgi_app(swappable), lifespan="on")
     yield f"http://127.0.0.1:{port}", swappable
-    server.should_exit = True
-    thread.join(10)
+    stop()
 
 
 def _uvicorn_scrape(base_url: str) -> Scrape:
@@ -119,28 +77,28 @@ def test_plain_scrape_is_exact_writer_output(scrape: Scrape, registry: Collector
     resp = scrape()
     assert resp.status == 200
     assert resp.headers["content-type"] == exposition.CONTENT_TYPE_PLAIN_0_0_4
-    assert resp.raw == generate_latest(registry)
-    assert resp.headers["content-length"] == str(len(resp.raw))
+    assert resp.body == generate_latest(registry)
+    assert resp.headers["content-length"] == str(len(resp.body))
 
 
 def test_gzip_scrape(scrape: Scrape, registry: CollectorRegistry) -> None:
     """With Accept-Encoding: gzip the body is gzip of the writer's output."""
     resp = scrape(headers={"Accept-Encoding": "gzip"})
     assert resp.headers["content-encoding"] == "gzip"
-    assert gzip.decompress(resp.raw) == generate_latest(registry)
+    assert gzip.decompress(resp.body) == generate_latest(registry)
 
 
 def test_openmetrics_scrape(scrape: Scrape) -> None:
     """An OpenMetrics Accept header gets OpenMetrics text ending in # EOF."""
     resp = scrape(headers={"Accept": "application/openmetrics-text"})
     assert resp.headers["content-type"] == OPENMETRICS_TYPE
-    assert resp.raw.endswith(b"# EOF\n")
+    assert resp.body.endswith(b"# EOF\n")
 
 
 def test_name_filter(scrape: Scrape, registry: CollectorRegistry) -> None:
     """name[] query parameters restrict the scrape to those series."""
     resp = scrape(path="/metrics?name[]=temperature")
-    assert resp.raw == generate_latest(registry.restricted_registry(["temperature"]))
+    assert resp.body == generate_latest(registry.restricted_registry(["temperature"]))
 
 
 def test_post_is_405_with_allow(scrape: Scrape) -> None:
@@ -152,20 +110,20 @@ def test_post_is_405_with_allow(scrape: Scrape) -> None:
 def test_options(scrape: Scrape) -> None:
     """OPTIONS answers 200 with the allowed methods and no body."""
     resp = scrape("OPTIONS")
-    assert (resp.status, resp.headers["allow"], resp.raw) == (200, "GET, HEAD, OPTIONS", b"")
+    assert (resp.status, resp.headers["allow"], resp.body) == (200, "GET, HEAD, OPTIONS", b"")
 
 
 def test_head(scrape: Scrape, registry: CollectorRegistry) -> None:
     """HEAD answers 200 with GET's content type and length but no body."""
     resp = scrape("HEAD")
-    assert resp.status == 200 and resp.raw == b""
+    assert resp.status == 200 and resp.body == b""
     assert resp.headers["content-length"] == str(len(generate_latest(registry)))
 
 
 def test_favicon(scrape: Scrape) -> None:
     """/favicon.ico is an empty 200."""
     resp = scrape(path="/favicon.ico")
-    assert (resp.status, resp.raw) == (200, b"")
+    assert (resp.status, resp.body) == (200, b"")
 
 
 def test_raising_collector_gives_500(scrape: Scrape, registry: CollectorRegistry,
@@ -173,7 +131,7 @@ def test_raising_collector_gives_500(scrape: Scrape, registry: CollectorRegistry
     """A collector that raises gives a 500 without any partial metric text."""
     registry.register(Broken())
     resp = scrape()
-    assert resp.status == 500 and b"requests" not in resp.raw
+    assert resp.status == 500 and b"requests" not in resp.body
     assert "collector exploded" in caplog.text
 
 

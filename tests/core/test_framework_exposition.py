@@ -2,159 +2,58 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
-import http.client
-import threading
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Iterator, Tuple
 
 import pytest
 from pyrometer import exposition
 from pyrometer._text_format import generate_latest
-from pyrometer.metrics import Counter, Gauge
-from pyrometer.metrics_core import Metric
 from pyrometer.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from pyrometer.registry import CollectorRegistry
-
-Stop = Callable[[], None]
-
-
-class Response(NamedTuple):
-    status: int
-    headers: Dict[str, str]
-    body: bytes
-
-
-class Broken:
-    """A collector whose collect() fails."""
-
-    def describe(self) -> List[Metric]:
-        return []
-
-    def collect(self) -> List[Metric]:
-        raise RuntimeError("collector exploded")
-
-
-class Swappable:
-    """Stands in for a registry so that one long-lived server serves each test's own registry."""
-
-    target: CollectorRegistry
-
-    def collect(self) -> Iterable[Metric]:
-        return self.target.collect()
-
-    def restricted_registry(self, names: Iterable[str]) -> Any:
-        return self.target.restricted_registry(names)
-
-
-def fetch(port: int, path: str = "/metrics", method: str = "GET",
-          headers: Optional[Dict[str, str]] = None) -> Response:
-    """One request over a fresh connection; header names are lower-cased."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request(method, path, headers=headers or {})
-        resp = conn.getresponse()
-        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-    finally:
-        conn.close()
-
+from server_helpers import (
+    Broken,
+    Stop,
+    Swappable,
+    fetch,
+    populated_registry,  # noqa: F401 - the module's registry fixture
+    serve_aiohttp,
+    serve_django,
+    serve_twisted,
+)
 
 # -- one server per framework, alive for the module -------------------------
 
+
 def _serve_aiohttp(registry: Any) -> Tuple[int, Stop]:
-    pytest.importorskip("aiohttp")
-    from aiohttp import web
-    from pyrometer.aiohttp import make_aiohttp_handler
+    def add_routes(app: Any) -> None:
+        from pyrometer.aiohttp import make_aiohttp_handler
 
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def start() -> Tuple[web.AppRunner, int]:
-        app = web.Application()
         handler = make_aiohttp_handler(registry)
         app.router.add_route("*", "/metrics", handler)
         app.router.add_route("*", "/favicon.ico", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return runner, runner.addresses[0][1]
 
-    runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
-
-    def stop() -> None:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        asyncio.run_coroutine_threadsafe(loop.shutdown_default_executor(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-
-    return port, stop
+    return serve_aiohttp(add_routes)
 
 
 def _serve_twisted(registry: Any) -> Tuple[int, Stop]:
-    pytest.importorskip("twisted")
-    from pyrometer.twisted import MetricsResource
-    from twisted.internet.selectreactor import SelectReactor
-    from twisted.internet.threads import blockingCallFromThread
-    from twisted.web.resource import Resource
-    from twisted.web.server import Site
+    def children(reactor: Any) -> Any:
+        from pyrometer.twisted import MetricsResource
 
-    # A private reactor, so the global one stays untouched (and startable) for other tests.
-    reactor = SelectReactor()
-    metrics = MetricsResource(registry, reactor=reactor)
-    root = Resource()
-    root.putChild(b"metrics", metrics)
-    root.putChild(b"favicon.ico", metrics)
-    site = Site(root, reactor=reactor)
-    site.noisy = False
-    listening = reactor.listenTCP(0, site, interface="127.0.0.1")
-    thread = threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True)
-    thread.start()
+        metrics = MetricsResource(registry, reactor=reactor)
+        return {b"metrics": metrics, b"favicon.ico": metrics}
 
-    def stop() -> None:
-        blockingCallFromThread(reactor, listening.stopListening)
-        reactor.callFromThread(reactor.stop)
-        thread.join(10)
-        reactor.waker.connectionLost(None)
-
-    return listening.getHost().port, stop
+    return serve_twisted(children)
 
 
 def _serve_django(registry: Any) -> Tuple[int, Stop]:
-    pytest.importorskip("django")
-    from wsgiref.simple_server import make_server
+    def urlpatterns() -> Any:
+        from django.urls import path
+        from pyrometer.django import PrometheusDjangoView
 
-    import django
-    from django.conf import settings
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.test.utils import override_settings
-    from django.urls import path
-    from pyrometer._wsgi_server import ThreadingWSGIServer, _SilentHandler
-    from pyrometer.django import PrometheusDjangoView
-
-    if not settings.configured:
-        settings.configure(SECRET_KEY="pyrometer-tests", USE_TZ=True)
-        django.setup()
-
-    class URLConf:
         view = PrometheusDjangoView.as_view(registry=registry)
-        urlpatterns = [path("metrics", view), path("favicon.ico", view)]
+        return [path("metrics", view), path("favicon.ico", view)]
 
-    overrides = override_settings(ROOT_URLCONF=URLConf, ALLOWED_HOSTS=["127.0.0.1"], MIDDLEWARE=[], DEBUG=False)
-    overrides.enable()
-    server = make_server("127.0.0.1", 0, WSGIHandler(), ThreadingWSGIServer, _SilentHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-        overrides.disable()
-
-    return server.server_address[1], stop
+    return serve_django(urlpatterns)
 
 
 @pytest.fixture(scope="module", params=[_serve_aiohttp, _serve_twisted, _serve_django],
@@ -164,14 +63,6 @@ def served(request: pytest.FixtureRequest) -> Iterator[Tuple[int, Swappable]]:
     port, stop = request.param(swappable)
     yield port, swappable
     stop()
-
-
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    reg = CollectorRegistry()
-    Counter("requests", "Requests served.", ["path"], registry=reg).labels("/a").inc(3)
-    Gauge("temperature", "Current temperature.", registry=reg).set(21.5)
-    return reg
 
 
 @pytest.fixture

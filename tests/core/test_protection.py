@@ -5,15 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
-import http.client
 import ipaddress
 import logging
-import socket
 import sys
-import threading
-import time
 from http.server import ThreadingHTTPServer
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from wsgiref.simple_server import make_server
 
 import pytest
@@ -22,18 +18,21 @@ from pyrometer._negotiation import serve
 from pyrometer._text_format import generate_latest
 from pyrometer._wsgi_server import ThreadingWSGIServer, _SilentHandler
 from pyrometer.metrics import Counter
-from pyrometer.metrics_core import Metric
 from pyrometer.protection import Protection
 from pyrometer.registry import CollectorRegistry
-
-Stop = Callable[[], None]
-
-
-class Response(NamedTuple):
-    status: int
-    headers: Dict[str, str]
-    body: bytes
-
+from server_helpers import (
+    Broken,
+    Response,
+    Stop,
+    require_ipv6_loopback,
+    serve_aiohttp,
+    serve_django,
+    serve_in_thread,
+    serve_twisted,
+    serve_uvicorn,
+    stopper,
+)
+from server_helpers import fetch as http_fetch
 
 Fetch = Callable[[str, Dict[str, str]], Response]
 
@@ -44,16 +43,6 @@ BODY = generate_latest(REGISTRY)
 
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-
-
-class Broken:
-    """A collector whose collect() fails, to show a refused request renders nothing."""
-
-    def describe(self) -> List[Metric]:
-        return []
-
-    def collect(self) -> List[Metric]:
-        raise RuntimeError("collector exploded")
 
 
 # -- Protection: credentials ---------------------------------------------------
@@ -273,29 +262,6 @@ PROTECTIONS: Dict[str, Optional[Protection]] = {
 }
 
 
-def http_fetch(port: int, path: str, headers: Dict[str, str], host: str = "127.0.0.1") -> Response:
-    """One GET over a fresh connection; header names are lower-cased."""
-    conn = http.client.HTTPConnection(host, port, timeout=5)
-    try:
-        conn.request("GET", path, headers=headers)
-        resp = conn.getresponse()
-        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-    finally:
-        conn.close()
-
-
-def _in_thread(server: Any) -> Tuple[int, Stop]:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-    return server.server_address[1], stop
-
-
 def _one_server_each(start: Callable[[Optional[Protection]], Tuple[int, Stop]]) -> Tuple[Fetch, Stop]:
     """A server per protection, for exporters that serve one registry on every path."""
     ports, stops = {}, []
@@ -307,19 +273,13 @@ def _one_server_each(start: Callable[[Optional[Protection]], Tuple[int, Stop]]) 
         for stop in stops:
             stop()
 
-    return lambda name, headers: http_fetch(ports[name], "/metrics", headers), stop_all
+    return lambda name, headers: http_fetch(ports[name], headers=headers), stop_all
 
 
 def _start_http_server() -> Tuple[Fetch, Stop]:
     def start(protection: Optional[Protection]) -> Tuple[int, Stop]:
         server, thread = exposition.start_http_server(0, addr="127.0.0.1", registry=REGISTRY, protection=protection)
-
-        def stop() -> None:
-            server.shutdown()
-            server.server_close()
-            thread.join(5)
-
-        return server.server_address[1], stop
+        return server.server_address[1], stopper(server, thread)
 
     return _one_server_each(start)
 
@@ -327,7 +287,7 @@ def _start_http_server() -> Tuple[Fetch, Stop]:
 def _make_wsgi_app() -> Tuple[Fetch, Stop]:
     def start(protection: Optional[Protection]) -> Tuple[int, Stop]:
         app = exposition.make_wsgi_app(REGISTRY, protection=protection)
-        return _in_thread(make_server("127.0.0.1", 0, app, ThreadingWSGIServer, _SilentHandler))
+        return serve_in_thread(make_server("127.0.0.1", 0, app, ThreadingWSGIServer, _SilentHandler))
 
     return _one_server_each(start)
 
@@ -335,7 +295,7 @@ def _make_wsgi_app() -> Tuple[Fetch, Stop]:
 def _metrics_handler() -> Tuple[Fetch, Stop]:
     def start(protection: Optional[Protection]) -> Tuple[int, Stop]:
         handler = exposition.MetricsHandler.factory(REGISTRY, protection)
-        return _in_thread(ThreadingHTTPServer(("127.0.0.1", 0), handler))
+        return serve_in_thread(ThreadingHTTPServer(("127.0.0.1", 0), handler))
 
     return _one_server_each(start)
 
@@ -359,7 +319,6 @@ def _asgi_transport() -> Tuple[Fetch, Stop]:
 
 
 def _uvicorn() -> Tuple[Fetch, Stop]:
-    uvicorn = pytest.importorskip("uvicorn")
     from pyrometer.asgi import make_asgi_app
 
     apps = {name: make_asgi_app(REGISTRY, protection=p) for name, p in PROTECTIONS.items()}
@@ -367,109 +326,42 @@ def _uvicorn() -> Tuple[Fetch, Stop]:
     async def router(scope: Dict[str, Any], receive: Any, send: Any) -> None:
         await apps[scope["path"].strip("/")](scope, receive, send)
 
-    config = uvicorn.Config(router, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none",
-                            http="h11", loop="asyncio")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(10)
-
-    return lambda name, headers: http_fetch(port, f"/{name}", headers), stop
+    port, stop = serve_uvicorn(router, lifespan="off")
+    return lambda name, headers: http_fetch(port, f"/{name}", headers=headers), stop
 
 
 def _aiohttp() -> Tuple[Fetch, Stop]:
-    pytest.importorskip("aiohttp")
-    from aiohttp import web
-    from pyrometer.aiohttp import make_aiohttp_handler
+    def add_routes(app: Any) -> None:
+        from pyrometer.aiohttp import make_aiohttp_handler
 
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def start() -> Tuple[web.AppRunner, int]:
-        app = web.Application()
         for name, protection in PROTECTIONS.items():
             app.router.add_get(f"/{name}", make_aiohttp_handler(REGISTRY, protection=protection))
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return runner, runner.addresses[0][1]
 
-    runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
-
-    def stop() -> None:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        asyncio.run_coroutine_threadsafe(loop.shutdown_default_executor(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-
-    return lambda name, headers: http_fetch(port, f"/{name}", headers), stop
+    port, stop = serve_aiohttp(add_routes)
+    return lambda name, headers: http_fetch(port, f"/{name}", headers=headers), stop
 
 
 def _twisted() -> Tuple[Fetch, Stop]:
-    pytest.importorskip("twisted")
-    from pyrometer.twisted import MetricsResource
-    from twisted.internet.selectreactor import SelectReactor
-    from twisted.internet.threads import blockingCallFromThread
-    from twisted.web.resource import Resource
-    from twisted.web.server import Site
+    def children(reactor: Any) -> Dict[bytes, Any]:
+        from pyrometer.twisted import MetricsResource
 
-    reactor = SelectReactor()  # private, so the global reactor stays untouched for other tests
-    root = Resource()
-    for name, protection in PROTECTIONS.items():
-        root.putChild(name.encode(), MetricsResource(REGISTRY, reactor=reactor, protection=protection))
-    site = Site(root, reactor=reactor)
-    site.noisy = False
-    listening = reactor.listenTCP(0, site, interface="127.0.0.1")
-    thread = threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True)
-    thread.start()
+        return {name.encode(): MetricsResource(REGISTRY, reactor=reactor, protection=protection)
+                for name, protection in PROTECTIONS.items()}
 
-    def stop() -> None:
-        blockingCallFromThread(reactor, listening.stopListening)
-        reactor.callFromThread(reactor.stop)
-        thread.join(10)
-        reactor.waker.connectionLost(None)
-
-    port = listening.getHost().port
-    return lambda name, headers: http_fetch(port, f"/{name}", headers), stop
+    port, stop = serve_twisted(children)
+    return lambda name, headers: http_fetch(port, f"/{name}", headers=headers), stop
 
 
 def _django() -> Tuple[Fetch, Stop]:
-    pytest.importorskip("django")
-    import django
-    from django.conf import settings
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.test.utils import override_settings
-    from django.urls import path
-    from pyrometer.django import PrometheusDjangoView
+    def urlpatterns() -> List[Any]:
+        from django.urls import path
+        from pyrometer.django import PrometheusDjangoView
 
-    if not settings.configured:
-        settings.configure(SECRET_KEY="pyrometer-tests", USE_TZ=True)
-        django.setup()
+        return [path(name, PrometheusDjangoView.as_view(registry=REGISTRY, protection=protection))
+                for name, protection in PROTECTIONS.items()]
 
-    class URLConf:
-        urlpatterns = [path(name, PrometheusDjangoView.as_view(registry=REGISTRY, protection=protection))
-                       for name, protection in PROTECTIONS.items()]
-
-    overrides = override_settings(ROOT_URLCONF=URLConf, ALLOWED_HOSTS=["127.0.0.1"], MIDDLEWARE=[], DEBUG=False)
-    overrides.enable()
-    port, stop_server = _in_thread(make_server("127.0.0.1", 0, WSGIHandler(), ThreadingWSGIServer, _SilentHandler))
-
-    def stop() -> None:
-        stop_server()
-        overrides.disable()
-
-    return lambda name, headers: http_fetch(port, f"/{name}", headers), stop
+    port, stop = serve_django(urlpatterns)
+    return lambda name, headers: http_fetch(port, f"/{name}", headers=headers), stop
 
 
 @pytest.fixture(scope="module", params=[_start_http_server, _make_wsgi_app, _metrics_handler, _asgi_transport,
@@ -538,19 +430,11 @@ def test_allowed_address_serves(fetch: Fetch) -> None:
 
 def test_ipv6_client_allow_list() -> None:
     """An IPv6 client is judged by its IPv6 address on a server bound to ::1."""
-    if not socket.has_ipv6:
-        pytest.skip("Python built without IPv6")
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError as exc:
-        pytest.skip(f"no IPv6 loopback on this machine: {exc}")
+    require_ipv6_loopback()
     for allow, status in [(["::1/128"], 200), (["127.0.0.1", "2001:db8::/32"], 403)]:
         server, thread = exposition.start_http_server(0, addr="::1", registry=REGISTRY,
                                                       protection=Protection(allow_from=allow))
         try:
-            assert http_fetch(server.server_address[1], "/metrics", {}, host="::1").status == status
+            assert http_fetch(server.server_address[1], host="::1").status == status
         finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(5)
+            stopper(server, thread)()

@@ -44,6 +44,21 @@ def test_isolated_registry_restores_on_error():
         Counter("iso_error", "Doc.")
 
 
+def test_isolated_registry_keeps_cardinality_state_inside_the_block():
+    """A default limit and the overflow counter set inside the block are gone after it."""
+    with isolated_registry() as registry:
+        REGISTRY.set_default_max_label_sets(1)
+        c = Counter("isolated_limited_total", "Limited.", ["user"])
+        c.labels("a").inc()
+        c.labels("b").inc()  # folded into the overflow child
+        assert sample_value("isolated_limited_total", {"user": "_OTHER"}, registry=registry) == 1
+        assert sample_value("pyrometer_cardinality_overflow_total", {"metric": "isolated_limited"},
+                            registry=registry) == 1
+    assert REGISTRY.default_max_label_sets is None
+    assert REGISTRY.get_sample_value("pyrometer_cardinality_overflow_total", {"metric": "isolated_limited"}) is None
+    assert REGISTRY.get_sample_value("isolated_limited_total", {"user": "a"}) is None
+
+
 def test_same_names_twice_without_isolation_still_collide():
     """Outside isolation the usual DuplicateTimeseries still protects the registry."""
     reg = CollectorRegistry()

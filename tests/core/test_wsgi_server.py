@@ -4,108 +4,45 @@ from __future__ import annotations
 
 import datetime
 import gzip
-import http.client
 import ipaddress
 import socket
 import ssl
-import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Iterator, NamedTuple, Optional, Tuple
 from wsgiref.simple_server import make_server
 
 import pytest
 from pyrometer import exposition
 from pyrometer._text_format import generate_latest
 from pyrometer._wsgi_server import _SilentHandler
-from pyrometer.metrics import Counter, Gauge
-from pyrometer.metrics_core import Metric
 from pyrometer.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from pyrometer.registry import CollectorRegistry
+from server_helpers import (
+    Broken,
+    Stop,
+    Swappable,
+    fetch,
+    populated_registry,  # noqa: F401 - the module's registry fixture
+    require_ipv6_loopback,
+    serve_in_thread,
+    stopper,
+)
 
 
-class Response(NamedTuple):
-    status: int
-    headers: Dict[str, str]
-    body: bytes
-
-
-def fetch(host: str, port: int, path: str = "/metrics", method: str = "GET",
-          headers: Optional[Dict[str, str]] = None, context: Optional[ssl.SSLContext] = None) -> Response:
-    """One request over a fresh connection; header names are lower-cased."""
-    if context is None:
-        conn: http.client.HTTPConnection = http.client.HTTPConnection(host, port, timeout=5)
-    else:
-        conn = http.client.HTTPSConnection(host, port, timeout=5, context=context)
-    try:
-        conn.request(method, path, headers=headers or {})
-        resp = conn.getresponse()
-        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-    finally:
-        conn.close()
-
-
-class Broken:
-    """A collector whose collect() fails after a good collector has been rendered."""
-
-    def describe(self) -> List[Metric]:
-        return []
-
-    def collect(self) -> List[Metric]:
-        raise RuntimeError("collector exploded")
-
-
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    reg = CollectorRegistry()
-    Counter("requests", "Requests served.", ["path"], registry=reg).labels("/a").inc(3)
-    Gauge("temperature", "Current temperature.", registry=reg).set(21.5)
-    return reg
-
-
-class Swappable:
-    """Stands in for a registry so that one long-lived server serves each test's own registry."""
-
-    target: CollectorRegistry
-
-    def collect(self) -> Iterable[Metric]:
-        return self.target.collect()
-
-    def restricted_registry(self, names: Iterable[str]) -> Any:
-        return self.target.restricted_registry(names)
-
-
-def _run_in_thread(server: Any) -> Tuple[int, Callable[[], None]]:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-    return server.server_address[1], stop
-
-
-def _run_start_wsgi_server(registry: Any) -> Tuple[int, Callable[[], None]]:
+def _run_start_wsgi_server(registry: Any) -> Tuple[int, Stop]:
     server, thread = exposition.start_wsgi_server(0, addr="127.0.0.1", registry=registry)
     assert thread.daemon
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-    return server.server_address[1], stop
+    return server.server_address[1], stopper(server, thread)
 
 
-def _run_make_wsgi_app(registry: Any) -> Tuple[int, Callable[[], None]]:
+def _run_make_wsgi_app(registry: Any) -> Tuple[int, Stop]:
     app = exposition.make_wsgi_app(registry)
-    return _run_in_thread(make_server("127.0.0.1", 0, app, exposition.ThreadingWSGIServer, _SilentHandler))
+    return serve_in_thread(make_server("127.0.0.1", 0, app, exposition.ThreadingWSGIServer, _SilentHandler))
 
 
-def _run_metrics_handler(registry: Any) -> Tuple[int, Callable[[], None]]:
-    return _run_in_thread(ThreadingHTTPServer(("127.0.0.1", 0), exposition.MetricsHandler.factory(registry)))
+def _run_metrics_handler(registry: Any) -> Tuple[int, Stop]:
+    return serve_in_thread(ThreadingHTTPServer(("127.0.0.1", 0), exposition.MetricsHandler.factory(registry)))
 
 
 @pytest.fixture(scope="module", params=[_run_start_wsgi_server, _run_make_wsgi_app, _run_metrics_handler],
@@ -126,7 +63,7 @@ def port(served: Tuple[int, Swappable], registry: CollectorRegistry) -> int:
 
 def test_plain_scrape_is_exact_writer_output(port: int, registry: CollectorRegistry) -> None:
     """A plain GET returns exactly generate_latest(registry) as text 0.0.4."""
-    resp = fetch("127.0.0.1", port)
+    resp = fetch(port)
     assert resp.status == 200
     assert resp.headers["content-type"] == exposition.CONTENT_TYPE_PLAIN_0_0_4
     assert resp.body == generate_latest(registry)
@@ -135,21 +72,21 @@ def test_plain_scrape_is_exact_writer_output(port: int, registry: CollectorRegis
 
 def test_gzip_scrape(port: int, registry: CollectorRegistry) -> None:
     """With Accept-Encoding: gzip the body is gzip of the writer's output."""
-    resp = fetch("127.0.0.1", port, headers={"Accept-Encoding": "gzip"})
+    resp = fetch(port, headers={"Accept-Encoding": "gzip"})
     assert resp.headers["content-encoding"] == "gzip"
     assert gzip.decompress(resp.body) == generate_latest(registry)
 
 
 def test_openmetrics_scrape(port: int) -> None:
     """An OpenMetrics Accept header gets OpenMetrics text ending in # EOF."""
-    resp = fetch("127.0.0.1", port, headers={"Accept": "application/openmetrics-text"})
+    resp = fetch(port, headers={"Accept": "application/openmetrics-text"})
     assert resp.headers["content-type"] == OPENMETRICS_TYPE
     assert resp.body.endswith(b"# EOF\n") and b"requests_total{" in resp.body
 
 
 def test_name_filter(port: int, registry: CollectorRegistry) -> None:
     """name[] query parameters restrict the scrape to those series."""
-    resp = fetch("127.0.0.1", port, path="/metrics?name[]=temperature")
+    resp = fetch(port, path="/metrics?name[]=temperature")
     assert resp.body == generate_latest(registry.restricted_registry(["temperature"]))
     assert b"requests" not in resp.body
 
@@ -157,19 +94,19 @@ def test_name_filter(port: int, registry: CollectorRegistry) -> None:
 @pytest.mark.parametrize("method", ["POST", "DELETE", "BREW"])
 def test_other_methods_are_405_with_allow(port: int, method: str) -> None:
     """POST, DELETE and even unknown methods are refused with 405 and an Allow header."""
-    resp = fetch("127.0.0.1", port, method=method)
+    resp = fetch(port, method=method)
     assert resp.status == 405 and resp.headers["allow"] == "GET, HEAD, OPTIONS"
 
 
 def test_options(port: int) -> None:
     """OPTIONS answers 200 with the allowed methods and no body."""
-    resp = fetch("127.0.0.1", port, method="OPTIONS")
+    resp = fetch(port, method="OPTIONS")
     assert (resp.status, resp.headers["allow"], resp.body) == (200, "GET, HEAD, OPTIONS", b"")
 
 
 def test_head(port: int, registry: CollectorRegistry) -> None:
     """HEAD answers 200 with GET's content type and length but no body."""
-    resp = fetch("127.0.0.1", port, method="HEAD")
+    resp = fetch(port, method="HEAD")
     assert resp.status == 200 and resp.body == b""
     assert resp.headers["content-type"] == exposition.CONTENT_TYPE_PLAIN_0_0_4
     assert resp.headers["content-length"] == str(len(generate_latest(registry)))
@@ -177,14 +114,14 @@ def test_head(port: int, registry: CollectorRegistry) -> None:
 
 def test_favicon(port: int) -> None:
     """/favicon.ico is an empty 200."""
-    resp = fetch("127.0.0.1", port, path="/favicon.ico")
+    resp = fetch(port, path="/favicon.ico")
     assert (resp.status, resp.body) == (200, b"")
 
 
 def test_raising_collector_gives_500(port: int, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture) -> None:
     """A collector that raises gives a 500 without any partial metric text."""
     registry.register(Broken())
-    resp = fetch("127.0.0.1", port)
+    resp = fetch(port)
     assert resp.status == 500
     assert b"requests" not in resp.body and b"temperature" not in resp.body
     assert "collector exploded" in caplog.text
@@ -204,22 +141,14 @@ def test_factory_binds_registry(registry: CollectorRegistry) -> None:
 
 def test_ipv6_loopback(registry: CollectorRegistry) -> None:
     """start_wsgi_server binds an IPv6 address and serves on it."""
-    if not socket.has_ipv6:
-        pytest.skip("Python built without IPv6")
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError as exc:
-        pytest.skip(f"no IPv6 loopback on this machine: {exc}")
+    require_ipv6_loopback()
     server, thread = exposition.start_wsgi_server(0, addr="::1", registry=registry)
     try:
         assert server.address_family == socket.AF_INET6
-        resp = fetch("::1", server.server_address[1])
+        resp = fetch(server.server_address[1], host="::1")
         assert resp.body == generate_latest(registry)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        stopper(server, thread)()
 
 
 # -- TLS ---------------------------------------------------------------------
@@ -298,9 +227,7 @@ def _tls_served(pki: PKI, client_auth_required: bool) -> Iterator[Tuple[int, Swa
         0, addr="127.0.0.1", registry=swappable, certfile=str(pki.server_cert), keyfile=str(pki.server_key),
         client_cafile=str(pki.ca), client_auth_required=client_auth_required)
     yield server.server_address[1], swappable
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    stopper(server, thread)()
 
 
 @pytest.fixture(scope="module")
@@ -334,32 +261,32 @@ def _client_context(pki: PKI, cert: Optional[Path] = None, key: Optional[Path] =
 
 def test_https_scrape(tls_server: int, pki: PKI, registry: CollectorRegistry) -> None:
     """With certfile and keyfile the server speaks HTTPS with that certificate."""
-    resp = fetch("127.0.0.1", tls_server, context=_client_context(pki))
+    resp = fetch(tls_server, context=_client_context(pki))
     assert resp.status == 200 and resp.body == generate_latest(registry)
 
 
 def test_https_silent_client_does_not_block_others(tls_server: int, pki: PKI) -> None:
     """A client that connects and never handshakes does not stall other scrapers."""
     with socket.create_connection(("127.0.0.1", tls_server), timeout=5):
-        resp = fetch("127.0.0.1", tls_server, context=_client_context(pki))
+        resp = fetch(tls_server, context=_client_context(pki))
     assert resp.status == 200
 
 
 def test_mtls_refuses_client_without_certificate(mtls_server: int, pki: PKI) -> None:
     """With client_auth_required a client presenting no certificate gets no metrics."""
     with pytest.raises((ssl.SSLError, ConnectionError)):
-        fetch("127.0.0.1", mtls_server, context=_client_context(pki))
+        fetch(mtls_server, context=_client_context(pki))
 
 
 def test_mtls_refuses_certificate_from_another_ca(mtls_server: int, pki: PKI) -> None:
     """With client_auth_required a self-signed client certificate is refused."""
     with pytest.raises((ssl.SSLError, ConnectionError)):
-        fetch("127.0.0.1", mtls_server, context=_client_context(pki, pki.stranger_cert, pki.stranger_key))
+        fetch(mtls_server, context=_client_context(pki, pki.stranger_cert, pki.stranger_key))
 
 
 def test_mtls_accepts_client_signed_by_ca(mtls_server: int, pki: PKI, registry: CollectorRegistry) -> None:
     """With client_auth_required a client certificate signed by the CA is served."""
-    resp = fetch("127.0.0.1", mtls_server, context=_client_context(pki, pki.client_cert, pki.client_key))
+    resp = fetch(mtls_server, context=_client_context(pki, pki.client_cert, pki.client_key))
     assert resp.status == 200 and resp.body == generate_latest(registry)
 
 

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Sequence, Tuple
 
 import pytest
 
@@ -105,6 +105,16 @@ def _line(handler: str, status: int, value: float) -> str:
 
 
 APP_CASES = {
+    "flask": (
+        ["-m", "flask", "--app", "example_apps/flask_app.py", "run", "--port", "{port}"],
+        ["/users/1", "/users/2", "/wp-login.php", "/error", "/health"],
+        [_line("/users/<int:user_id>", 200, 2.0), _line("none", 404, 1.0), _line("/error", 500, 1.0)],
+    ),
+    "fastapi": (
+        ["-m", "uvicorn", "--app-dir", "example_apps", "fastapi_app:app", "--port", "{port}", "--log-level", "error"],
+        ["/items/1", "/items/2", "/wp-login.php", "/error", "/health"],
+        [_line("/items/{item_id}", 200, 2.0), _line("none", 404, 1.0), _line("/error", 500, 1.0)],
+    ),
     "django": (
         ["example_apps/django_app/manage.py", "runserver", "127.0.0.1:{port}", "--noreload"],
         ["/users/1/", "/users/2/", "/wp-login.php", "/error/", "/health/"],
@@ -128,19 +138,44 @@ APP_CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(APP_CASES))
-def test_example_app_counts_requests_by_route_template(name: str) -> None:
-    """Each example app counts its requests under the route template, `none` for unknown URLs and 500 on a raise."""
-    argv, paths, expected = APP_CASES[name]
+class Scrape(NamedTuple):
+    statuses: List[int]  # of the requests to the app's paths, in order
+    status: int  # of GET /metrics
+    body: str  # the /metrics body after that traffic
+
+
+@pytest.fixture(scope="module", params=sorted(APP_CASES))
+def scrape(request: pytest.FixtureRequest) -> Tuple[str, Scrape]:
+    """Each example app, run as its docstring says, after a request to each of its paths: its name and scrape."""
+    argv, paths, _ = APP_CASES[request.param]
     port = _free_port()
     command = [sys.executable] + [arg.format(port=port) for arg in argv]
     with _serve(command, port) as base:
         statuses = [_get(base + path)[0] for path in paths]
-        assert statuses[:4] == [200, 200, 404, 500]
         status, metrics = _get(base + "/metrics")
-    assert status == 200
-    assert _requests_total(metrics) == sorted(expected)
-    assert 'exception="RuntimeError"' in metrics
+    return request.param, Scrape(statuses, status, metrics)
+
+
+def test_example_app_counts_requests_by_route_template(scrape: Tuple[str, Scrape]) -> None:
+    """Each example app counts its requests under the route template, `none` for unknown URLs and 500 on a raise."""
+    name, got = scrape
+    assert got.statuses[:4] == [200, 200, 404, 500]
+    assert got.status == 200
+    assert _requests_total(got.body) == sorted(APP_CASES[name][2])
+    assert 'exception="RuntimeError"' in got.body
+
+
+def _promtool_check_metrics(body: str) -> None:
+    proc = subprocess.run([str(PROMTOOL), "check", "metrics"], input=body, capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 0, proc.stdout + proc.stderr + "\n" + body
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool absent (Debian package prometheus)")
+def test_promtool_accepts_the_example_apps_scrape(scrape: Tuple[str, Scrape]) -> None:
+    """promtool check metrics finds no problem in each example app's /metrics after the traffic above."""
+    name, got = scrape
+    assert got.status == 200 and "http_requests_total{" in got.body, name
+    _promtool_check_metrics(got.body)
 
 
 def _gateway_series(base: str) -> List[str]:
@@ -176,6 +211,21 @@ def test_push_batch_job_pushes_success_and_failure_to_a_real_pushgateway() -> No
         assert f'batch_job_failures_total{{exception="RuntimeError",{group}}} 1' in series
         last_success = [s for s in series if s.startswith(f"batch_job_last_success_unixtime{{{group}}} ")]
         assert len(last_success) == 1 and float(last_success[0].split()[1]) > 0  # kept from the successful run
+
+
+@pytest.mark.skipif(PUSHGATEWAY is None or PROMTOOL is None, reason="prometheus-pushgateway or promtool absent")
+def test_promtool_accepts_the_pushgateways_view_of_the_batch_job() -> None:
+    """promtool check metrics passes on the Pushgateway's /metrics after a successful and a failed push."""
+    port = _free_port()
+    argv = [str(PUSHGATEWAY), f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"]
+    with _serve(argv, port) as base:
+        job = [sys.executable, "example_apps/push_batch_job.py", "--gateway", f"127.0.0.1:{port}"]
+        for extra, code in (([], 0), (["--fail"], 1)):
+            run = subprocess.run(job + extra, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=20)
+            assert run.returncode == code, run.stderr
+            status, body = _get(base + "/metrics")
+            assert status == 200 and "batch_job_success{" in body
+            _promtool_check_metrics(body)
 
 
 def _dashboard() -> dict:

@@ -8,3 +8,6 @@ root ``conftest.py`` would say ``pytest_plugins = ["pyrometer.testing"]``.
 from pyrometer.testing import metrics_delta, metrics_multiprocess_dir, metrics_registry
 
 __all__ = ["metrics_delta", "metrics_multiprocess_dir", "metrics_registry"]
+
+# The Django project runs with pytest-django in a process of its own (test_user_django_app.py), never in this one.
+collect_ignore = ["django_shop"]

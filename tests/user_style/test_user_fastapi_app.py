@@ -36,3 +36,35 @@ def test_user_lookup_counted_again(shop, metrics_delta):
     (response,) = asyncio.run(_get(shop.app, "/users/7"))
     assert response.status_code == 200
     assert metrics_delta.get("shop_signups_total") == 1
+
+
+@pytest.fixture
+def anyio_backend():
+    """Run the async tests below on asyncio (anyio's pytest plugin would also try trio, which is not installed)."""
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_user_lookup_counted_in_an_async_test(shop, metrics_delta):
+    """In an ``async def`` test (anyio's pytest plugin) the fixtures work unchanged: awaited requests are counted."""
+    transport = httpx.ASGITransport(app=shop.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        assert (await client.get("/users/1")).status_code == 200
+        assert metrics_delta.get("shop_signups_total") == 1
+        assert (await client.get("/users/2")).status_code == 200
+        metrics = (await client.get("/metrics")).text
+    assert metrics_delta.get("http_requests_total", method="GET", handler="/users/{user_id}", status="200") == 2
+    assert "shop_signups_total 2.0" in metrics
+
+
+@pytest.mark.anyio
+async def test_user_lookup_counted_again_in_an_async_test(shop, metrics_delta):
+    """A second async test re-imports the app into a fresh registry and starts from zero."""
+    transport = httpx.ASGITransport(app=shop.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+        assert (await client.get("/users/3")).status_code == 200
+    counted = {key: change for key, change in metrics_delta.changes().items() if key[0].endswith("_total")}
+    assert counted == {
+        ("shop_signups_total", ()): 1.0,
+        ("http_requests_total", (("handler", "/users/{user_id}"), ("method", "GET"), ("status", "200"))): 1.0,
+    }

@@ -13,17 +13,11 @@ pytest.importorskip("aiohttp")
 import pyrometer_aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from pyrometer import CollectorRegistry, generate_latest
+from pyrometer import CollectorRegistry
 from pyrometer.http import HttpMetrics
 from pyrometer.protection import Protection
+from pyrometer.testing import samples
 from pyrometer_aiohttp import metrics_middleware, setup_metrics
-
-
-def _lines(registry: CollectorRegistry, prefix: str = "") -> list:
-    """Exposition sample lines starting with ``prefix``, without ``_created`` series and duration sums."""
-    return [line for line in generate_latest(registry).decode().splitlines()
-            if line.startswith(prefix) and not line.startswith("#") and "_created" not in line
-            and "_sum{" not in line]
 
 
 async def _user(request: web.Request) -> web.Response:
@@ -92,29 +86,29 @@ def test_mixed_traffic_exact_series():
         return statuses
 
     assert _run(app, scenario) == [200, 200, 200, 404, 404, 404, 404, 404, 500, 404, 200, 201]
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/users/{id}",method="GET",status="200"} 3.0',
-        'http_requests_total{handler="none",method="GET",status="404"} 5.0',
-        'http_requests_total{handler="/boom",method="GET",status="500"} 1.0',
-        'http_requests_total{handler="/gone",method="GET",status="404"} 1.0',
-        'http_requests_total{handler="/items",method="POST",status="201"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/users/{id}", "method": "GET", "status": "200"}, 3.0),
+        ({"handler": "none", "method": "GET", "status": "404"}, 5.0),
+        ({"handler": "/boom", "method": "GET", "status": "500"}, 1.0),
+        ({"handler": "/gone", "method": "GET", "status": "404"}, 1.0),
+        ({"handler": "/items", "method": "POST", "status": "201"}, 1.0),
     ]
-    assert _lines(registry, "http_exceptions_total") == [
-        'http_exceptions_total{exception="RuntimeError",handler="/boom",method="GET"} 1.0',
+    assert samples("http_exceptions_total", registry) == [
+        ({"exception": "RuntimeError", "handler": "/boom", "method": "GET"}, 1.0),
     ]
-    assert _lines(registry, "http_requests_in_progress") == [
-        'http_requests_in_progress{handler="/users/{id}",method="GET"} 0.0',
-        'http_requests_in_progress{handler="none",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/boom",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/gone",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/items",method="POST"} 0.0',
+    assert samples("http_requests_in_progress", registry) == [
+        ({"handler": "/users/{id}", "method": "GET"}, 0.0),
+        ({"handler": "none", "method": "GET"}, 0.0),
+        ({"handler": "/boom", "method": "GET"}, 0.0),
+        ({"handler": "/gone", "method": "GET"}, 0.0),
+        ({"handler": "/items", "method": "POST"}, 0.0),
     ]
-    assert _lines(registry, "http_request_duration_seconds_count") == [
-        'http_request_duration_seconds_count{handler="/users/{id}",method="GET"} 3.0',
-        'http_request_duration_seconds_count{handler="none",method="GET"} 5.0',
-        'http_request_duration_seconds_count{handler="/boom",method="GET"} 1.0',
-        'http_request_duration_seconds_count{handler="/gone",method="GET"} 1.0',
-        'http_request_duration_seconds_count{handler="/items",method="POST"} 1.0',
+    assert samples("http_request_duration_seconds_count", registry) == [
+        ({"handler": "/users/{id}", "method": "GET"}, 3.0),
+        ({"handler": "none", "method": "GET"}, 5.0),
+        ({"handler": "/boom", "method": "GET"}, 1.0),
+        ({"handler": "/gone", "method": "GET"}, 1.0),
+        ({"handler": "/items", "method": "POST"}, 1.0),
     ]
 
 
@@ -130,10 +124,10 @@ def test_returned_http_exception_is_a_response():
     app.router.add_get("/old", teapot)
     setup_metrics(app, registry=registry)
     assert _statuses(app, "GET", ["/old"], allow_redirects=False) == [302]
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/old",method="GET",status="302"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/old", "method": "GET", "status": "302"}, 1.0),
     ]
-    assert _lines(registry, "http_exceptions_total") == []
+    assert samples("http_exceptions_total", registry) == []
 
 
 def test_method_not_allowed_and_timeout():
@@ -151,12 +145,12 @@ def test_method_not_allowed_and_timeout():
         return [(await client.delete("/slow")).status, (await client.get("/slow")).status]
 
     assert _run(app, scenario) == [405, 504]
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/slow",method="DELETE",status="405"} 1.0',
-        'http_requests_total{handler="/slow",method="GET",status="504"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/slow", "method": "DELETE", "status": "405"}, 1.0),
+        ({"handler": "/slow", "method": "GET", "status": "504"}, 1.0),
     ]
-    assert _lines(registry, "http_exceptions_total") == [
-        'http_exceptions_total{exception="TimeoutError",handler="/slow",method="GET"} 1.0',
+    assert samples("http_exceptions_total", registry) == [
+        ({"exception": "TimeoutError", "handler": "/slow", "method": "GET"}, 1.0),
     ]
 
 
@@ -165,11 +159,11 @@ def test_group_status():
     registry = CollectorRegistry()
     app = _app(registry, group_status=True)
     assert _statuses(app, "GET", ["/users/1", "/nope", "/boom", "/gone"]) == [200, 404, 500, 404]
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/users/{id}",method="GET",status="2xx"} 1.0',
-        'http_requests_total{handler="none",method="GET",status="4xx"} 1.0',
-        'http_requests_total{handler="/boom",method="GET",status="5xx"} 1.0',
-        'http_requests_total{handler="/gone",method="GET",status="4xx"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/users/{id}", "method": "GET", "status": "2xx"}, 1.0),
+        ({"handler": "none", "method": "GET", "status": "4xx"}, 1.0),
+        ({"handler": "/boom", "method": "GET", "status": "5xx"}, 1.0),
+        ({"handler": "/gone", "method": "GET", "status": "4xx"}, 1.0),
     ]
 
 
@@ -257,11 +251,11 @@ def test_client_gone_counts_499():
                 await asyncio.sleep(0.01)
 
     asyncio.run(main())
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/slow",method="GET",status="499"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/slow", "method": "GET", "status": "499"}, 1.0),
     ]
     assert registry.get_sample_value("http_requests_in_progress", base) == 0
-    assert _lines(registry, "http_exceptions_total") == []
+    assert samples("http_exceptions_total", registry) == []
 
 
 def test_sizes_of_plain_responses():
@@ -283,9 +277,9 @@ def test_subapp_routes_carry_their_prefix():
     app.add_subapp("/api/v1", api)
     setup_metrics(app, registry=registry)
     assert _statuses(app, "GET", ["/api/v1/orders/1", "/api/v1/orders/2", "/api/v1/nothing"]) == [200, 200, 404]
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/api/v1/orders/{order_id}",method="GET",status="200"} 2.0',
-        'http_requests_total{handler="none",method="GET",status="404"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/api/v1/orders/{order_id}", "method": "GET", "status": "200"}, 2.0),
+        ({"handler": "none", "method": "GET", "status": "404"}, 1.0),
     ]
 
 
@@ -294,8 +288,8 @@ def test_extra_labels_get_the_aiohttp_request():
     registry = CollectorRegistry()
     app = _app(registry, metrics=["requests"], extra_labels={"tenant": lambda r: r.headers.get("X-Tenant", "-")})
     assert _statuses(app, "GET", ["/users/1"], headers={"X-Tenant": "acme"}) == [200]
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/users/{id}",method="GET",status="200",tenant="acme"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/users/{id}", "method": "GET", "status": "200", "tenant": "acme"}, 1.0),
     ]
 
 
@@ -362,9 +356,9 @@ def test_middleware_alone_and_bad_setup():
     app = web.Application(middlewares=[metrics_middleware(engine)])
     app.router.add_get("/users/{id}", _user)
     assert _statuses(app, "GET", ["/users/1", "/metrics"]) == [200, 404]
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/users/{id}",method="GET",status="200"} 1.0',
-        'http_requests_total{handler="none",method="GET",status="404"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/users/{id}", "method": "GET", "status": "200"}, 1.0),
+        ({"handler": "none", "method": "GET", "status": "404"}, 1.0),
     ]
     with pytest.raises(TypeError):
         metrics_middleware(engine, namespace="x")

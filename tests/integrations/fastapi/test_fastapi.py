@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from pyrometer import CollectorRegistry, generate_latest
 from pyrometer.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from pyrometer.protection import Protection
+from pyrometer.testing import samples
 from pyrometer_fastapi import PrometheusMiddleware, instrument
 
 with warnings.catch_warnings():
@@ -23,13 +24,6 @@ with warnings.catch_warnings():
     # the tests deliberately use httpx (also for ASGITransport), so only that one warning is silenced.
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient` is deprecated")
     from starlette.testclient import TestClient
-
-
-def _lines(registry: CollectorRegistry, prefix: str = "") -> list:
-    """Exposition sample lines starting with ``prefix``, without ``_created`` series and sums."""
-    return [line for line in generate_latest(registry).decode().splitlines()
-            if line.startswith(prefix) and not line.startswith("#") and "_created" not in line
-            and "_sum{" not in line]
 
 
 def _app(registry: CollectorRegistry, **options) -> FastAPI:
@@ -64,10 +58,10 @@ def _traffic(client) -> None:
 
 
 EXPECTED_REQUESTS = [
-    'http_requests_total{handler="/items/{item_id}",method="GET",status="200"} 3.0',
-    'http_requests_total{handler="none",method="GET",status="404"} 5.0',
-    'http_requests_total{handler="/items",method="POST",status="200"} 1.0',
-    'http_requests_total{handler="/boom",method="GET",status="500"} 1.0',
+    ({"handler": "/items/{item_id}", "method": "GET", "status": "200"}, 3.0),
+    ({"handler": "none", "method": "GET", "status": "404"}, 5.0),
+    ({"handler": "/items", "method": "POST", "status": "200"}, 1.0),
+    ({"handler": "/boom", "method": "GET", "status": "500"}, 1.0),
 ]
 
 
@@ -77,15 +71,15 @@ def test_mixed_traffic_exact_series_test_client():
     client = TestClient(_app(registry, excluded_paths=["/health"]), raise_server_exceptions=False)
     _traffic(client)
     assert client.get("/boom").status_code == 500
-    assert _lines(registry, "http_requests_total") == EXPECTED_REQUESTS
-    assert _lines(registry, "http_exceptions_total") == [
-        'http_exceptions_total{exception="RuntimeError",handler="/boom",method="GET"} 1.0',
+    assert samples("http_requests_total", registry) == EXPECTED_REQUESTS
+    assert samples("http_exceptions_total", registry) == [
+        ({"exception": "RuntimeError", "handler": "/boom", "method": "GET"}, 1.0),
     ]
-    assert _lines(registry, "http_requests_in_progress") == [
-        'http_requests_in_progress{handler="/items/{item_id}",method="GET"} 0.0',
-        'http_requests_in_progress{handler="none",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/items",method="POST"} 0.0',
-        'http_requests_in_progress{handler="/boom",method="GET"} 0.0',
+    assert samples("http_requests_in_progress", registry) == [
+        ({"handler": "/items/{item_id}", "method": "GET"}, 0.0),
+        ({"handler": "none", "method": "GET"}, 0.0),
+        ({"handler": "/items", "method": "POST"}, 0.0),
+        ({"handler": "/boom", "method": "GET"}, 0.0),
     ]
     assert registry.get_sample_value(
         "http_request_duration_seconds_count", {"method": "GET", "handler": "/items/{item_id}"}) == 3
@@ -110,7 +104,7 @@ def test_mixed_traffic_exact_series_httpx_asgi_transport():
             assert (await client.get("/boom")).status_code == 500
 
     asyncio.run(go())
-    assert _lines(registry, "http_requests_total") == EXPECTED_REQUESTS
+    assert samples("http_requests_total", registry) == EXPECTED_REQUESTS
     assert registry.get_sample_value(
         "http_exceptions_total", {"method": "GET", "handler": "/boom", "exception": "RuntimeError"}) == 1
 
@@ -134,10 +128,10 @@ def test_group_status():
     client.get("/items/1")
     client.post("/items")
     client.get("/nothing")
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/items/{item_id}",method="GET",status="2xx"} 1.0',
-        'http_requests_total{handler="/items",method="POST",status="2xx"} 1.0',
-        'http_requests_total{handler="none",method="GET",status="4xx"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/items/{item_id}", "method": "GET", "status": "2xx"}, 1.0),
+        ({"handler": "/items", "method": "POST", "status": "2xx"}, 1.0),
+        ({"handler": "none", "method": "GET", "status": "4xx"}, 1.0),
     ]
 
 
@@ -231,10 +225,10 @@ def test_failing_background_task_leaves_the_request_as_answered():
     app.add_middleware(PrometheusMiddleware, registry=registry)
     with pytest.raises(ValueError, match="late"):
         TestClient(app).post("/jobs")
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/jobs",method="POST",status="200"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/jobs", "method": "POST", "status": "200"}, 1.0),
     ]
-    assert _lines(registry, "http_exceptions_total") == []
+    assert samples("http_exceptions_total", registry) == []
 
 
 def test_mounted_sub_app_and_router_prefix_templates():
@@ -274,13 +268,13 @@ def test_mounted_sub_app_and_router_prefix_templates():
     for path in ("/api/v1/users/1", "/api/v2/users/2", "/api/v1/shop/orders/x", "/tenants/acme/reports/3",
                  "/tenants/other/reports/4", "/tenants/acme/missing", "/raw/anything/at/all"):
         client.get(path)
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/api/v1/users/{user_id}",method="GET",status="200"} 1.0',
-        'http_requests_total{handler="/api/v2/users/{user_id}",method="GET",status="200"} 1.0',
-        'http_requests_total{handler="/api/v1/shop/orders/{order_id}",method="GET",status="200"} 1.0',
-        'http_requests_total{handler="/tenants/{tenant}/reports/{report_id}",method="GET",status="200"} 2.0',
-        'http_requests_total{handler="none",method="GET",status="404"} 1.0',
-        'http_requests_total{handler="/raw",method="GET",status="204"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/api/v1/users/{user_id}", "method": "GET", "status": "200"}, 1.0),
+        ({"handler": "/api/v2/users/{user_id}", "method": "GET", "status": "200"}, 1.0),
+        ({"handler": "/api/v1/shop/orders/{order_id}", "method": "GET", "status": "200"}, 1.0),
+        ({"handler": "/tenants/{tenant}/reports/{report_id}", "method": "GET", "status": "200"}, 2.0),
+        ({"handler": "none", "method": "GET", "status": "404"}, 1.0),
+        ({"handler": "/raw", "method": "GET", "status": "204"}, 1.0),
     ]
 
 
@@ -299,7 +293,8 @@ def test_websocket_passes_through_untouched():
     with TestClient(app).websocket_connect("/ws") as socket:
         socket.send_text("there")
         assert socket.receive_text() == "hi there"
-    assert _lines(registry, "http_requests") == []
+    assert samples("http_requests_total", registry) == []
+    assert samples("http_requests_in_progress", registry) == []
 
 
 def test_lifespan_runs_with_the_middleware():
@@ -383,8 +378,8 @@ def test_preset_instrumentator_names():
     client = TestClient(app)
     client.get("/items/1")
     client.get("/items/2")
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/items/{item_id}",method="GET",status="2xx"} 2.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/items/{item_id}", "method": "GET", "status": "2xx"}, 2.0),
     ]
     assert registry.get_sample_value("http_request_duration_highr_seconds_count") == 2
     assert registry.get_sample_value(
@@ -438,10 +433,10 @@ def test_real_uvicorn_server_exact_totals():
         thread.join(10)
     assert not thread.is_alive()
     assert 'http_requests_total{handler="/items/{item_id}",method="GET",status="200"} 20.0' in scrape
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/items/{item_id}",method="GET",status="200"} 20.0',
-        'http_requests_total{handler="none",method="GET",status="404"} 7.0',
-        'http_requests_total{handler="/boom",method="GET",status="500"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/items/{item_id}", "method": "GET", "status": "200"}, 20.0),
+        ({"handler": "none", "method": "GET", "status": "404"}, 7.0),
+        ({"handler": "/boom", "method": "GET", "status": "500"}, 1.0),
     ]
     assert registry.get_sample_value(
         "http_exceptions_total", {"method": "GET", "handler": "/boom", "exception": "RuntimeError"}) == 1

@@ -7,10 +7,11 @@ import threading
 import warnings
 
 import pytest
-from pyrometer import CollectorRegistry, generate_latest
+from pyrometer import CollectorRegistry
 from pyrometer.http import HttpMetrics
 from pyrometer.http.asgi import HANDLER_KEY, PENDING, SKIP_KEY, TIMER_KEY, ASGIInstrumentation
 from pyrometer.protection import Protection
+from pyrometer.testing import samples
 from pyrometer_fastapi import PrometheusMiddleware
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -22,11 +23,6 @@ with warnings.catch_warnings():
     # the tests deliberately use httpx, so only that one warning is silenced.
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient` is deprecated")
     from starlette.testclient import TestClient
-
-
-def _lines(registry: CollectorRegistry, prefix: str) -> list:
-    return [line for line in generate_latest(registry).decode().splitlines()
-            if line.startswith(prefix) and "_created" not in line]
 
 
 async def ok(request):
@@ -69,13 +65,13 @@ def test_starlette_templates(copy_scope):
     client.get("/only-post")
     client.get("/status", headers={"Host": "internal.example"})
     client.get("/wp-login.php")
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/",method="GET",status="200"} 1.0',
-        'http_requests_total{handler="/api/{version}/users/{user_id:int}",method="GET",status="200"} 2.0',
-        'http_requests_total{handler="/api/{version}/admin/stats",method="GET",status="200"} 1.0',
-        'http_requests_total{handler="none",method="GET",status="404"} 2.0',
-        'http_requests_total{handler="/only-post",method="GET",status="405"} 1.0',
-        'http_requests_total{handler="/status",method="GET",status="200"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/", "method": "GET", "status": "200"}, 1.0),
+        ({"handler": "/api/{version}/users/{user_id:int}", "method": "GET", "status": "200"}, 2.0),
+        ({"handler": "/api/{version}/admin/stats", "method": "GET", "status": "200"}, 1.0),
+        ({"handler": "none", "method": "GET", "status": "404"}, 2.0),
+        ({"handler": "/only-post", "method": "GET", "status": "405"}, 1.0),
+        ({"handler": "/status", "method": "GET", "status": "200"}, 1.0),
     ]
 
 
@@ -194,9 +190,9 @@ def test_handler_function_pending_until_routed():
 
     _run(ASGIInstrumentation(routing_app, engine, handler=handler), _scope())
     _run(ASGIInstrumentation(_answer(404), engine, handler=handler), _scope())
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/routed",method="GET",status="200"} 1.0',
-        'http_requests_total{handler="none",method="GET",status="404"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/routed", "method": "GET", "status": "200"}, 1.0),
+        ({"handler": "none", "method": "GET", "status": "404"}, 1.0),
     ]
     assert False in calls and True in calls
 
@@ -216,13 +212,13 @@ def test_exception_before_and_after_headers():
     for app, exc in ((before, KeyError), (midway, OSError)):
         with pytest.raises(exc):
             _run(ASGIInstrumentation(app, engine), _scope())
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="none",method="GET",status="500"} 1.0',
-        'http_requests_total{handler="none",method="GET",status="200"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "none", "method": "GET", "status": "500"}, 1.0),
+        ({"handler": "none", "method": "GET", "status": "200"}, 1.0),
     ]
-    assert _lines(registry, "http_exceptions_total") == [
-        'http_exceptions_total{exception="KeyError",handler="none",method="GET"} 1.0',
-        'http_exceptions_total{exception="OSError",handler="none",method="GET"} 1.0',
+    assert samples("http_exceptions_total", registry) == [
+        ({"exception": "KeyError", "handler": "none", "method": "GET"}, 1.0),
+        ({"exception": "OSError", "handler": "none", "method": "GET"}, 1.0),
     ]
     assert registry.get_sample_value("http_requests_in_progress", {"method": "GET", "handler": "none"}) == 0
 
@@ -239,8 +235,8 @@ def test_client_disconnect_finishes_once():
 
     _run(ASGIInstrumentation(long_poll, engine), _scope(),
          incoming=({"type": "http.request", "body": b""}, {"type": "http.disconnect"}))
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="none",method="GET",status="499"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "none", "method": "GET", "status": "499"}, 1.0),
     ]
     assert registry.get_sample_value("http_response_size_bytes_count", {"method": "GET", "handler": "none"}) == 1
 
@@ -251,10 +247,10 @@ def test_send_failing_midway_finishes_once():
     with pytest.raises(ConnectionResetError):
         _run(ASGIInstrumentation(_answer(chunks=(b"a", b"b", b"c")), engine), _scope(),
              send_error=ConnectionResetError("gone"))
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="none",method="GET",status="200"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "none", "method": "GET", "status": "200"}, 1.0),
     ]
-    assert _lines(registry, "http_exceptions_total") == []
+    assert samples("http_exceptions_total", registry) == []
 
 
 def test_cancelled_app_counts_as_client_closed():
@@ -272,10 +268,10 @@ def test_cancelled_app_counts_as_client_closed():
             await task
 
     asyncio.run(go())
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="none",method="GET",status="499"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "none", "method": "GET", "status": "499"}, 1.0),
     ]
-    assert _lines(registry, "http_exceptions_total") == []
+    assert samples("http_exceptions_total", registry) == []
 
 
 def test_app_returning_without_a_response_is_a_500():
@@ -300,7 +296,8 @@ def test_skip_and_excluded_leave_no_series():
 
     _run(ASGIInstrumentation(skipping, engine), _scope())
     _run(ASGIInstrumentation(_answer(), engine), _scope("/health"))
-    assert _lines(registry, "http_requests") == []
+    assert samples("http_requests_total", registry) == []
+    assert samples("http_requests_in_progress", registry) == []
 
 
 def test_lifespan_and_websocket_scopes_untouched():
@@ -334,7 +331,7 @@ def test_metrics_endpoint_mounted_by_hand_is_not_measured():
     client.get("/")
     assert client.get("/metrics").status_code == 404
     assert 'handler="/",method="GET",status="200"} 1.0' in client.get("/scrape").text
-    assert 'handler="/scrape"' not in "\n".join(_lines(registry, "http_requests_total"))
+    assert [labels["handler"] for labels, _ in samples("http_requests_total", registry)] == ["/", "none"]
 
 
 def test_multiprocess_scrape_merges_worker_files(tmp_path, monkeypatch):

@@ -10,14 +10,8 @@ import pytest
 from flask import Blueprint, Flask, Response, abort, request
 from pyrometer import CollectorRegistry, generate_latest
 from pyrometer.protection import Protection
+from pyrometer.testing import samples
 from pyrometer_flask import FlaskMetrics
-
-
-def _lines(registry: CollectorRegistry, prefix: str = "") -> list:
-    """Exposition sample lines starting with ``prefix``, without ``_created`` series and duration sums."""
-    return [line for line in generate_latest(registry).decode().splitlines()
-            if line.startswith(prefix) and not line.startswith("#") and "_created" not in line
-            and "_sum{" not in line]
 
 
 def _app(registry: CollectorRegistry, **options) -> tuple:
@@ -58,22 +52,22 @@ def test_mixed_traffic_exact_series():
     assert client.get("/gone").status_code == 404
     assert client.get("/health").status_code == 200
     assert client.post("/items", json={}).status_code == 201
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/users/<int:user_id>",method="GET",status="200"} 3.0',
-        'http_requests_total{handler="none",method="GET",status="404"} 5.0',
-        'http_requests_total{handler="/boom",method="GET",status="500"} 1.0',
-        'http_requests_total{handler="/gone",method="GET",status="404"} 1.0',
-        'http_requests_total{handler="/items",method="POST",status="201"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/users/<int:user_id>", "method": "GET", "status": "200"}, 3.0),
+        ({"handler": "none", "method": "GET", "status": "404"}, 5.0),
+        ({"handler": "/boom", "method": "GET", "status": "500"}, 1.0),
+        ({"handler": "/gone", "method": "GET", "status": "404"}, 1.0),
+        ({"handler": "/items", "method": "POST", "status": "201"}, 1.0),
     ]
-    assert _lines(registry, "http_exceptions_total") == [
-        'http_exceptions_total{exception="RuntimeError",handler="/boom",method="GET"} 1.0',
+    assert samples("http_exceptions_total", registry) == [
+        ({"exception": "RuntimeError", "handler": "/boom", "method": "GET"}, 1.0),
     ]
-    assert _lines(registry, "http_requests_in_progress") == [
-        'http_requests_in_progress{handler="/users/<int:user_id>",method="GET"} 0.0',
-        'http_requests_in_progress{handler="none",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/boom",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/gone",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/items",method="POST"} 0.0',
+    assert samples("http_requests_in_progress", registry) == [
+        ({"handler": "/users/<int:user_id>", "method": "GET"}, 0.0),
+        ({"handler": "none", "method": "GET"}, 0.0),
+        ({"handler": "/boom", "method": "GET"}, 0.0),
+        ({"handler": "/gone", "method": "GET"}, 0.0),
+        ({"handler": "/items", "method": "POST"}, 0.0),
     ]
     assert registry.get_sample_value(
         "http_request_duration_seconds_count", {"method": "GET", "handler": "/users/<int:user_id>"}) == 3
@@ -104,10 +98,10 @@ def test_group_status():
     client.get("/users/1")
     client.post("/items")
     client.get("/nothing")
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/users/<int:user_id>",method="GET",status="2xx"} 1.0',
-        'http_requests_total{handler="/items",method="POST",status="2xx"} 1.0',
-        'http_requests_total{handler="none",method="GET",status="4xx"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/users/<int:user_id>", "method": "GET", "status": "2xx"}, 1.0),
+        ({"handler": "/items", "method": "POST", "status": "2xx"}, 1.0),
+        ({"handler": "none", "method": "GET", "status": "4xx"}, 1.0),
     ]
 
 
@@ -153,8 +147,8 @@ def test_blueprint_route_templates():
     client = app.test_client()
     client.get("/api/v1/orders/1")
     client.get("/api/v1/orders/2")
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/api/v1/orders/<order_id>",method="GET",status="200"} 2.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/api/v1/orders/<order_id>", "method": "GET", "status": "200"}, 2.0),
     ]
 
 
@@ -242,8 +236,8 @@ def test_before_request_answering_keeps_route():
 
     FlaskMetrics(app, registry=registry)
     app.test_client().get("/private/x")
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/private/<name>",method="GET",status="401"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/private/<name>", "method": "GET", "status": "401"}, 1.0),
     ]
 
 
@@ -272,19 +266,21 @@ def test_per_view_decorators():
     client.get("/users/2", headers={"User-Agent": "curl"})
     client.get("/users/0", headers={"User-Agent": "bot"})
     assert seen_gauge == [1.0, 1.0, 1.0]
-    assert _lines(registry, "user_") == [
-        'user_lookups_total{status="200"} 2.0',
-        'user_lookups_total{status="404"} 1.0',
-        'user_lookup_seconds_bucket{found="True",le="0.5",region="eu"} 2.0',
-        'user_lookup_seconds_bucket{found="True",le="+Inf",region="eu"} 2.0',
-        'user_lookup_seconds_count{found="True",region="eu"} 2.0',
-        'user_lookup_seconds_bucket{found="False",le="0.5",region="eu"} 1.0',
-        'user_lookup_seconds_bucket{found="False",le="+Inf",region="eu"} 1.0',
-        'user_lookup_seconds_count{found="False",region="eu"} 1.0',
-        'user_lookup_summary_seconds_count{agent="curl"} 2.0',
-        'user_lookup_summary_seconds_count{agent="bot"} 1.0',
-        'user_lookups_in_progress{view="user"} 0.0',
+    assert samples("user_lookups_total", registry) == [({"status": "200"}, 2.0), ({"status": "404"}, 1.0)]
+    assert samples("user_lookup_seconds_bucket", registry) == [
+        ({"found": "True", "le": "0.5", "region": "eu"}, 2.0),
+        ({"found": "True", "le": "+Inf", "region": "eu"}, 2.0),
+        ({"found": "False", "le": "0.5", "region": "eu"}, 1.0),
+        ({"found": "False", "le": "+Inf", "region": "eu"}, 1.0),
     ]
+    assert samples("user_lookup_seconds_count", registry) == [
+        ({"found": "True", "region": "eu"}, 2.0),
+        ({"found": "False", "region": "eu"}, 1.0),
+    ]
+    assert samples("user_lookup_summary_seconds_count", registry) == [({"agent": "curl"}, 2.0), ({"agent": "bot"}, 1.0)]
+    assert samples("user_lookups_in_progress", registry) == [({"view": "user"}, 0.0)]
+    assert sorted({m.name for m in registry.collect() if m.name.startswith("user_")}) == [
+        "user_lookup_seconds", "user_lookup_summary_seconds", "user_lookups", "user_lookups_in_progress"]
 
 
 def test_per_view_label_function_sees_none_when_view_raises():
@@ -308,7 +304,9 @@ def test_info():
     registry = CollectorRegistry()
     metrics = FlaskMetrics(Flask(__name__), registry=registry)
     metrics.info("app_info", "Application info.", version="1.2.3", commit="abc")
-    assert _lines(registry, "app_info") == ['app_info{commit="abc",version="1.2.3"} 1.0']
+    assert samples("app_info", registry) == [
+        ({"commit": "abc", "version": "1.2.3"}, 1.0),
+    ]
 
 
 def test_app_factory_and_two_apps_two_registries():
@@ -357,9 +355,9 @@ def test_extra_labels_get_the_flask_request():
     client = app.test_client()
     client.get("/users/1", headers={"X-Tenant": "acme"})
     client.get("/users/1")
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/users/<int:user_id>",method="GET",status="200",tenant="acme"} 1.0',
-        'http_requests_total{handler="/users/<int:user_id>",method="GET",status="200",tenant="_OTHER"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/users/<int:user_id>", "method": "GET", "status": "200", "tenant": "acme"}, 1.0),
+        ({"handler": "/users/<int:user_id>", "method": "GET", "status": "200", "tenant": "_OTHER"}, 1.0),
     ]
 
 
@@ -447,8 +445,8 @@ def test_migration_from_prometheus_flask_exporter():
     client.get("/skip")
     client.get("/fruit")
     client.get("/fruit")
-    assert _lines(registry, "flask_http_request_total") == [
-        'flask_http_request_total{method="GET",status="200"} 3.0',
+    assert samples("flask_http_request_total", registry) == [
+        ({"method": "GET", "status": "200"}, 3.0),
     ]
     assert registry.get_sample_value(
         "flask_http_request_duration_seconds_count", {"method": "GET", "path": "/", "status": "200"}) == 1
@@ -512,7 +510,9 @@ def test_label_function_arities():
         return x
 
     app.test_client().get("/a/q")
-    assert _lines(registry, "arity_total") == ['arity_total{const="7",one="200",star="2",two="/a/q",zero="q"} 1.0']
+    assert samples("arity_total", registry) == [
+        ({"const": "7", "one": "200", "star": "2", "two": "/a/q", "zero": "q"}, 1.0),
+    ]
 
 
 def test_method_not_allowed_is_labelled_with_the_matched_route():

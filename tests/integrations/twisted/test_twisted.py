@@ -15,19 +15,13 @@ pytest.importorskip("twisted")
 
 from pyrometer import CollectorRegistry, generate_latest
 from pyrometer.http import HttpMetrics
+from pyrometer.testing import samples
 from pyrometer_twisted import InstrumentedSite, MetricsResource
 from twisted.internet.selectreactor import SelectReactor
 from twisted.internet.threads import blockingCallFromThread
 from twisted.web import pages
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
-
-
-def _lines(registry: CollectorRegistry, prefix: str = "") -> list:
-    """Exposition sample lines starting with ``prefix``, without ``_created`` series and duration sums."""
-    return [line for line in generate_latest(registry).decode().splitlines()
-            if line.startswith(prefix) and not line.startswith("#") and "_created" not in line
-            and "_sum{" not in line]
 
 
 @pytest.fixture(scope="module")
@@ -187,38 +181,38 @@ def test_mixed_traffic_exact_series(reactor, served):
     assert [_get(port, p)[0] for p in paths] == [200, 200, 200, 200, 200, 200, 404, 404, 404, 404, 404, 500, 200]
     assert _get(port, "/users", method="POST", data=b"{}")[0] == 201
     _sync(reactor)
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/users",method="GET",status="200"} 1.0',
-        'http_requests_total{handler="/users/active",method="GET",status="200"} 1.0',
-        'http_requests_total{handler="/users/{id}",method="GET",status="200"} 2.0',
-        'http_requests_total{handler="/legacy",method="GET",status="200"} 1.0',
-        'http_requests_total{handler="/static",method="GET",status="200"} 1.0',
-        'http_requests_total{handler="none",method="GET",status="404"} 5.0',
-        'http_requests_total{handler="/boom",method="GET",status="500"} 1.0',
-        'http_requests_total{handler="/users",method="POST",status="201"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/users", "method": "GET", "status": "200"}, 1.0),
+        ({"handler": "/users/active", "method": "GET", "status": "200"}, 1.0),
+        ({"handler": "/users/{id}", "method": "GET", "status": "200"}, 2.0),
+        ({"handler": "/legacy", "method": "GET", "status": "200"}, 1.0),
+        ({"handler": "/static", "method": "GET", "status": "200"}, 1.0),
+        ({"handler": "none", "method": "GET", "status": "404"}, 5.0),
+        ({"handler": "/boom", "method": "GET", "status": "500"}, 1.0),
+        ({"handler": "/users", "method": "POST", "status": "201"}, 1.0),
     ]
-    assert _lines(registry, "http_exceptions_total") == [
-        'http_exceptions_total{exception="RuntimeError",handler="/boom",method="GET"} 1.0',
+    assert samples("http_exceptions_total", registry) == [
+        ({"exception": "RuntimeError", "handler": "/boom", "method": "GET"}, 1.0),
     ]
-    assert _lines(registry, "http_requests_in_progress") == [
-        'http_requests_in_progress{handler="/users",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/users/active",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/users/{id}",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/legacy",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/static",method="GET"} 0.0',
-        'http_requests_in_progress{handler="none",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/boom",method="GET"} 0.0',
-        'http_requests_in_progress{handler="/users",method="POST"} 0.0',
+    assert samples("http_requests_in_progress", registry) == [
+        ({"handler": "/users", "method": "GET"}, 0.0),
+        ({"handler": "/users/active", "method": "GET"}, 0.0),
+        ({"handler": "/users/{id}", "method": "GET"}, 0.0),
+        ({"handler": "/legacy", "method": "GET"}, 0.0),
+        ({"handler": "/static", "method": "GET"}, 0.0),
+        ({"handler": "none", "method": "GET"}, 0.0),
+        ({"handler": "/boom", "method": "GET"}, 0.0),
+        ({"handler": "/users", "method": "POST"}, 0.0),
     ]
-    assert _lines(registry, "http_request_duration_seconds_count") == [
-        'http_request_duration_seconds_count{handler="/users",method="GET"} 1.0',
-        'http_request_duration_seconds_count{handler="/users/active",method="GET"} 1.0',
-        'http_request_duration_seconds_count{handler="/users/{id}",method="GET"} 2.0',
-        'http_request_duration_seconds_count{handler="/legacy",method="GET"} 1.0',
-        'http_request_duration_seconds_count{handler="/static",method="GET"} 1.0',
-        'http_request_duration_seconds_count{handler="none",method="GET"} 5.0',
-        'http_request_duration_seconds_count{handler="/boom",method="GET"} 1.0',
-        'http_request_duration_seconds_count{handler="/users",method="POST"} 1.0',
+    assert samples("http_request_duration_seconds_count", registry) == [
+        ({"handler": "/users", "method": "GET"}, 1.0),
+        ({"handler": "/users/active", "method": "GET"}, 1.0),
+        ({"handler": "/users/{id}", "method": "GET"}, 2.0),
+        ({"handler": "/legacy", "method": "GET"}, 1.0),
+        ({"handler": "/static", "method": "GET"}, 1.0),
+        ({"handler": "none", "method": "GET"}, 5.0),
+        ({"handler": "/boom", "method": "GET"}, 1.0),
+        ({"handler": "/users", "method": "POST"}, 1.0),
     ]
 
 
@@ -228,8 +222,8 @@ def test_deferred_resource_timed_to_finish(reactor, served):
     assert _get(port, "/later") == (202, b"later")
     _sync(reactor)
     base = {"method": "GET", "handler": "/later"}
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/later",method="GET",status="202"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/later", "method": "GET", "status": "202"}, 1.0),
     ]
     assert registry.get_sample_value("http_request_duration_seconds_sum", base) >= 0.05
     assert registry.get_sample_value("http_response_size_bytes_sum", base) == 5
@@ -251,11 +245,11 @@ def test_connection_lost_counts_499(reactor, served):
             and time.monotonic() < deadline:
         time.sleep(0.01)
     _sync(reactor)
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/never",method="GET",status="499"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/never", "method": "GET", "status": "499"}, 1.0),
     ]
     assert registry.get_sample_value("http_requests_in_progress", base) == 0
-    assert _lines(registry, "http_exceptions_total") == []
+    assert samples("http_exceptions_total", registry) == []
 
 
 def test_group_status_and_extra_labels(reactor, served):
@@ -265,9 +259,9 @@ def test_group_status_and_extra_labels(reactor, served):
     assert _get(port, "/users", headers={"X-Agent": "probe"})[0] == 200
     assert _get(port, "/nothing")[0] == 404
     _sync(reactor)
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{agent="probe",handler="/users",method="GET",status="2xx"} 1.0',
-        'http_requests_total{agent="-",handler="none",method="GET",status="4xx"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"agent": "probe", "handler": "/users", "method": "GET", "status": "2xx"}, 1.0),
+        ({"agent": "-", "handler": "none", "method": "GET", "status": "4xx"}, 1.0),
     ]
 
 
@@ -305,8 +299,8 @@ def test_engine_and_request_factory(reactor):
     finally:
         blockingCallFromThread(reactor, listening.stopListening)
     assert seen == [b"/a"]
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/a",method="GET",status="200"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/a", "method": "GET", "status": "200"}, 1.0),
     ]
     with pytest.raises(TypeError):
         InstrumentedSite(root, engine=engine, namespace="x")

@@ -12,14 +12,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 from pyrometer import CollectorRegistry, generate_latest
 from pyrometer.http.wsgi import HANDLER_KEY
+from pyrometer.testing import samples
 from pyrometer_wsgi import MetricsMiddleware, mount_metrics, werkzeug_handler
 from werkzeug.routing import Map, Rule
 from werkzeug.test import Client
-
-
-def _lines(registry: CollectorRegistry, prefix: str) -> list:
-    return [line for line in generate_latest(registry).decode().splitlines()
-            if line.startswith(prefix) and "_created" not in line]
 
 
 def hello_app(environ, start_response):
@@ -68,9 +64,9 @@ def test_plain_app_every_request_is_handler_none():
     client = Client(MetricsMiddleware(hello_app, registry=registry))
     for path in ("/", "/a/b", "/missing", "/x?y=1"):
         client.get(path)
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="none",method="GET",status="200"} 3.0',
-        'http_requests_total{handler="none",method="GET",status="404"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "none", "method": "GET", "status": "200"}, 3.0),
+        ({"handler": "none", "method": "GET", "status": "404"}, 1.0),
     ]
 
 
@@ -82,8 +78,8 @@ def test_app_can_name_the_handler_in_environ():
 
     registry = CollectorRegistry()
     Client(MetricsMiddleware(app, registry=registry)).get("/items/3")
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/items/{id}",method="GET",status="200"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/items/{id}", "method": "GET", "status": "200"}, 1.0),
     ]
 
 
@@ -96,10 +92,10 @@ def test_werkzeug_map_handler():
     client.get("/")
     client.get("/users/abc")
     client.get("/nope/1")
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/users/<int:user_id>",method="GET",status="200"} 2.0',
-        'http_requests_total{handler="/",method="GET",status="200"} 1.0',
-        'http_requests_total{handler="none",method="GET",status="200"} 2.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/users/<int:user_id>", "method": "GET", "status": "200"}, 2.0),
+        ({"handler": "/", "method": "GET", "status": "200"}, 1.0),
+        ({"handler": "none", "method": "GET", "status": "200"}, 2.0),
     ]
     resolve = werkzeug_handler(Map([Rule("/only-post", endpoint="p", methods=["POST"])]))
     assert resolve({"PATH_INFO": "/only-post", "REQUEST_METHOD": "GET", "SERVER_NAME": "h", "SERVER_PORT": "80",
@@ -122,9 +118,9 @@ def test_user_handler_function_and_in_progress():
     client.post("/api/v1/x", data=b"12345")
     client.get("/other")
     assert seen == [1.0, 0.0]
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="api",method="POST",status="200"} 1.0',
-        'http_requests_total{handler="none",method="GET",status="200"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "api", "method": "POST", "status": "200"}, 1.0),
+        ({"handler": "none", "method": "GET", "status": "200"}, 1.0),
     ]
     assert registry.get_sample_value("http_requests_in_progress", {"method": "POST", "handler": "api"}) == 0
 
@@ -172,8 +168,9 @@ def test_client_stopping_early_still_closes_and_records():
     result.close()
     assert body.closed == 2
     assert body.sent == 1
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="/download",method="GET",status="200"} 1.0']
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "/download", "method": "GET", "status": "200"}, 1.0),
+    ]
     assert registry.get_sample_value("http_response_size_bytes_sum", {"method": "GET", "handler": "/download"}) == 10
     assert registry.get_sample_value("http_requests_in_progress", {"method": "GET", "handler": "/download"}) == 0
 
@@ -222,8 +219,9 @@ def test_excluded_paths_and_metrics_path():
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="none",method="GET",status="200"} 1.0']
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "none", "method": "GET", "status": "200"}, 1.0),
+    ]
     assert response.get_data() == generate_latest(registry)
     assert Client(MetricsMiddleware(hello_app, registry=CollectorRegistry(), path=None)).get("/metrics").get_data() \
         == b"hello"
@@ -299,9 +297,9 @@ def test_extra_labels_get_the_environ():
                                       extra_labels={"tenant": lambda environ: environ["HTTP_X_TENANT"]}))
     client.get("/", headers={"X-Tenant": "acme"})
     client.get("/")
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="none",method="GET",status="200",tenant="acme"} 1.0',
-        'http_requests_total{handler="none",method="GET",status="200",tenant="_OTHER"} 1.0',
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "none", "method": "GET", "status": "200", "tenant": "acme"}, 1.0),
+        ({"handler": "none", "method": "GET", "status": "200", "tenant": "_OTHER"}, 1.0),
     ]
 
 
@@ -314,8 +312,9 @@ def test_failing_handler_function_never_breaks_the_request():
 
     client = Client(MetricsMiddleware(hello_app, handler=handler, registry=registry))
     assert client.get("/x").get_data() == b"hello"
-    assert _lines(registry, "http_requests_total") == [
-        'http_requests_total{handler="none",method="GET",status="200"} 1.0']
+    assert samples("http_requests_total", registry) == [
+        ({"handler": "none", "method": "GET", "status": "200"}, 1.0),
+    ]
 
 
 def test_status_line_is_passed_through():
