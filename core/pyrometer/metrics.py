@@ -111,12 +111,14 @@ class Gauge(MetricWrapperBase):
 
     def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
                  subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
-                 _labelvalues: Optional[Sequence[str]] = None, multiprocess_mode: _MultiprocMode = "all") -> None:
+                 _labelvalues: Optional[Sequence[str]] = None, multiprocess_mode: _MultiprocMode = "all", *,
+                 max_label_sets: Optional[int] = None) -> None:
         if multiprocess_mode not in _MULTIPROC_MODES:
             raise ValueError("Invalid multiprocess mode: " + str(multiprocess_mode))
         self._multiprocess_mode = multiprocess_mode
         self._is_most_recent = multiprocess_mode in _MOST_RECENT_MODES
-        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues,
+                         max_label_sets=max_label_sets)
         self._kwargs["multiprocess_mode"] = multiprocess_mode
 
     def _child_fields(self) -> Dict[str, Any]:
@@ -179,18 +181,58 @@ def _multiprocess_value(value: Any) -> bool:
 
 
 class Summary(MetricWrapperBase):
-    """Count and sum of observations, e.g. request sizes or latencies (no quantiles).
+    """Count and sum of observations, e.g. request sizes or latencies; quantiles when given ``objectives``.
 
         s = Summary('request_size_bytes', 'Request size.')
         s.observe(512)
         with s.time():
             work()
+
+    ``objectives={0.5: 0.05, 0.99: 0.001}`` (pyrometer only) also exports
+    ``name{quantile="0.5"}`` for each quantile, estimated over the last
+    ``max_age`` seconds within the given rank error (see docs/summary-quantiles.md).
+    Quantiles cannot be combined across processes or instances: prefer a
+    Histogram when they must be aggregated. Refused in multiprocess mode.
     """
 
     _type = "summary"
     _reserved_labelnames = ("quantile",)
     _value_attrs = ("_count", "_sum")
-    _child_slots = ("_count", "_sum", "_created")
+    _child_slots = ("_count", "_sum", "_created", "_window")
+    _quantile_spec: Any = None
+
+    def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
+                 subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
+                 _labelvalues: Optional[Sequence[str]] = None, *, objectives: Optional[Dict[float, float]] = None,
+                 max_age: float = 600.0, age_buckets: int = 5, buffer_size: int = 500) -> None:
+        from ._quantiles import QuantileSpec
+
+        spec = QuantileSpec.build(objectives, max_age, age_buckets, buffer_size)
+        if spec is not None:
+            if values._multiprocess_identity() is not None:
+                raise ValueError(self._MULTIPROCESS_REFUSAL)
+            self._quantile_spec = spec
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
+        if spec is not None:
+            self._kwargs.update(objectives=dict(objectives or {}), max_age=max_age, age_buckets=age_buckets,
+                                buffer_size=buffer_size)
+            if self._metrics is None:  # labelled parents keep the plain observe(), which refuses them
+                self.observe = self._observe_with_quantiles  # type: ignore[method-assign]
+
+    _MULTIPROCESS_REFUSAL = (
+        "Summary objectives are not supported in multiprocess mode (PROMETHEUS_MULTIPROC_DIR is set): each "
+        "worker could only estimate quantiles of its own observations, and such estimates cannot be merged "
+        "into correct quantiles of all workers. Use a Histogram and histogram_quantile() instead.")
+
+    def _child_fields(self) -> Dict[str, Any]:
+        fields = dict(super()._child_fields(), _quantile_spec=self._quantile_spec)
+        if self._quantile_spec is not None:
+            # Chosen once per parent, so the plain observe() carries no test for objectives.
+            fields["observe"] = Summary._observe_with_quantiles
+        return fields
+
+    def _extra_label_name(self) -> str:
+        return "quantile"
 
     def _metric_init(self) -> None:
         self._count = values.new_value(self._type, self._name, self._name + "_count", self._labelnames,
@@ -198,19 +240,40 @@ class Summary(MetricWrapperBase):
         self._sum = values.new_value(self._type, self._name, self._name + "_sum", self._labelnames,
                                      self._labelvalues, self._documentation)
         self._created = time.time()
+        spec = self._quantile_spec
+        if spec is not None:
+            if _multiprocess_value(self._count):  # multiprocess mode switched on after construction
+                raise ValueError(self._MULTIPROCESS_REFUSAL)
+            self._window = spec.new_window()
 
     def observe(self, amount: float) -> None:
         """Record one observation (negative values break ``rate()`` of the sum)."""
         self._count.inc(1)
         self._sum.inc(amount)
 
+    def _observe_with_quantiles(self, amount: float) -> None:
+        self._count.inc(1)
+        self._sum.inc(amount)
+        self._window.observe(amount)
+
     def time(self) -> Timer:
         """Observe the duration in seconds of a block or decorated function."""
         return Timer(self, "observe")
 
+    def _quantile_lines(self, child: Any) -> str:
+        """The ``name{...,quantile="q"} value`` lines of one child, for the writers' direct path."""
+        _, head, tail = self._bucket_label_parts(child)
+        name = self._name
+        return "".join(f'{name}{head}quantile="{q}"{tail} {floatToGoString(v)}\n'
+                       for q, v in zip(self._quantile_spec.labels, child._window.query()))
+
     def _child_samples(self) -> Iterable[_SampleTuple]:
-        samples: List[_SampleTuple] = [("_count", {}, self._count.get(), None, None),
-                                       ("_sum", {}, self._sum.get(), None, None)]
+        samples: List[_SampleTuple] = []
+        spec = self._quantile_spec
+        if spec is not None:
+            samples = [("", {"quantile": q}, v, None, None) for q, v in zip(spec.labels, self._window.query())]
+        samples.append(("_count", {}, self._count.get(), None, None))
+        samples.append(("_sum", {}, self._sum.get(), None, None))
         if _use_created:
             samples.append(("_created", {}, self._created, None, None))
         return samples
@@ -348,13 +411,15 @@ class Enum(MetricWrapperBase):
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = (), namespace: str = "",
                  subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
-                 _labelvalues: Optional[Sequence[str]] = None, states: Optional[Sequence[str]] = None) -> None:
+                 _labelvalues: Optional[Sequence[str]] = None, states: Optional[Sequence[str]] = None, *,
+                 max_label_sets: Optional[int] = None) -> None:
         if name in labelnames:
             raise ValueError(f"Overlapping labels for Enum metric: {name}")
         if not states:
             raise ValueError(f"No states provided for Enum metric: {name}")
         self._states = list(states)
-        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues,
+                         max_label_sets=max_label_sets)
         self._kwargs["states"] = self._states
 
     def _child_fields(self) -> Dict[str, Any]:

@@ -204,6 +204,8 @@ def _write_builtin(out: List[str], m: Any) -> None:
                 out.append(f"{name}_created{lbl} {fmt(c._created)}\n")
     else:  # Summary
         for c in m._children():
+            if m._quantile_spec is not None:
+                out.append(m._quantile_lines(c))
             lbl = labels(c)
             out.append(f"{name}_count{lbl} {fmt(c._count.get())}\n{name}_sum{lbl} {fmt(c._sum.get())}\n")
             if created:
