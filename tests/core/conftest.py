@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
-from typing import Iterator
+from typing import Any, Iterator
 
 import pyrometer.metrics
 import pytest
-from pyrometer import validation
+from pyrometer import validation, values
 from pyrometer.registry import CollectorRegistry
 
 
@@ -40,3 +41,13 @@ def no_created() -> Iterator[None]:
         yield
     finally:
         pyrometer.metrics.enable_created_metrics()
+
+
+@pytest.fixture
+def mpdir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh multiprocess directory named by PROMETHEUS_MULTIPROC_DIR for the test's duration."""
+    path = str(tmp_path / "mp")
+    os.mkdir(path)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", path)
+    yield path
+    values.close_all_multiprocess_files()

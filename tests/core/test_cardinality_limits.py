@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
-from pyrometer import values
 from pyrometer.exposition import generate_latest
 from pyrometer.metrics import Counter, Enum, Gauge, Histogram, Info, Summary
 from pyrometer.multiprocess import MultiProcessCollector
@@ -298,14 +296,6 @@ def test_bad_registry_default_and_child_setter() -> None:
         c.labels("a").limit_label_sets(3)
     assert str(child_exc.value) == "counter:c is a labelled child; set the limit on its parent metric"
 
-
-@pytest.fixture
-def mpdir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    path = str(tmp_path / "mp")
-    os.mkdir(path)
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", path)
-    yield path
-    values.close_all_multiprocess_files()
 
 
 def test_multiprocess_worker_is_capped(mpdir: str, no_created: None) -> None:

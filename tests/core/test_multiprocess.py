@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import pyrometer
 import pytest
@@ -20,15 +20,6 @@ M = 2000  # operations per worker
 
 MODES = ["all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"]
 
-
-@pytest.fixture
-def mpdir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh multiprocess directory named by PROMETHEUS_MULTIPROC_DIR for the test's duration."""
-    path = str(tmp_path / "mp")
-    os.mkdir(path)
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", path)
-    yield path
-    values.close_all_multiprocess_files()
 
 
 def scrape(path: str) -> Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]:

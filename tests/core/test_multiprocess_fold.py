@@ -7,22 +7,12 @@ import multiprocessing
 import os
 import signal
 import time
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, List
 
 import pyrometer
 import pytest
 from pyrometer import _mp_read, multiprocess, values
 from test_multiprocess import run, scrape
-
-
-@pytest.fixture
-def mpdir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh multiprocess directory named by PROMETHEUS_MULTIPROC_DIR for the test's duration."""
-    path = str(tmp_path / "mp")
-    os.mkdir(path)
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", path)
-    yield path
-    values.close_all_multiprocess_files()
 
 
 def _total(path: str, name: str = "work_total") -> float:

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pyrometer
-import pytest
-from pyrometer import multiprocess, values
+from pyrometer import multiprocess
 from pyrometer.openmetrics.exposition import generate_latest as om_generate_latest
 from pyrometer.registry import CollectorRegistry
 from test_multiprocess import run, scrape
-
-
-@pytest.fixture
-def mpdir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh multiprocess directory named by PROMETHEUS_MULTIPROC_DIR for the test's duration."""
-    path = str(tmp_path / "mp")
-    os.mkdir(path)
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", path)
-    yield path
-    values.close_all_multiprocess_files()
 
 
 def _info(version: str, then: str = "") -> None:

@@ -470,14 +470,6 @@ MP_REFUSAL = (
     "quantiles of all workers. Use a Histogram and histogram_quantile() instead.")
 
 
-@pytest.fixture
-def mpdir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    path = str(tmp_path / "mp")
-    (tmp_path / "mp").mkdir()
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", path)
-    yield path
-    values.close_all_multiprocess_files()
-
 
 @pytest.mark.parametrize("labelnames", [(), ("a",)])
 def test_multiprocess_mode_refuses_objectives(mpdir: str, registry: CollectorRegistry,
