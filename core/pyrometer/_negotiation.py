@@ -15,6 +15,7 @@ from functools import partial
 from http import HTTPStatus
 from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from . import _protobuf
 from ._text_format import generate_latest
 from .openmetrics import exposition as openmetrics
 from .protection import Protection
@@ -64,13 +65,33 @@ def _at_least_1_0(version: str) -> bool:
         return False
 
 
+def _protobuf_preferred(accept_header: Optional[str]) -> bool:
+    """Whether the most preferred entry (highest ``q``, then first) asks for delimited MetricFamily protobuf."""
+    best = (0.0, False)
+    for entry in (accept_header or "").split(","):
+        tokens = entry.split(";")
+        try:
+            quality = float(_parameter(tokens[1:], "q") or 1)
+        except ValueError:
+            quality = 1.0
+        if quality > best[0]:
+            best = (quality, tokens[0].strip() == "application/vnd.google.protobuf"
+                    and _parameter(tokens[1:], "proto") == "io.prometheus.client.MetricFamily"
+                    and _parameter(tokens[1:], "encoding") == "delimited")
+    return best[1]
+
+
 def choose_encoder(accept_header: Optional[str]) -> Tuple[Encoder, str]:
     """Pick the writer and content type for a scraper's ``Accept`` header.
 
-    The first acceptable entry wins: ``application/openmetrics-text`` (no version
-    means 1.0.0 with underscore escaping), then ``text/plain`` with a version of at
-    least 1.0.0; anything else gets the text format 0.0.4.
+    Protobuf (delimited ``MetricFamily``, the only format carrying native
+    histograms) when it is the most preferred entry. Otherwise the first acceptable
+    entry wins: ``application/openmetrics-text`` (no version means 1.0.0 with
+    underscore escaping), then ``text/plain`` with a version of at least 1.0.0;
+    anything else gets the text format 0.0.4.
     """
+    if "protobuf" in (accept_header or "") and _protobuf_preferred(accept_header):
+        return _protobuf.generate_latest, _protobuf.CONTENT_TYPE_PROTOBUF
     for entry in (accept_header or "").split(","):
         tokens = entry.split(";")
         media_type = tokens[0].strip()

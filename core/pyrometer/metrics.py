@@ -8,7 +8,8 @@ from bisect import bisect_left
 from threading import Lock
 from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Type, TypeVar, Union
 
-from . import values
+from . import _native_histogram, values
+from ._quantiles import QuantileSpec
 from ._wrapper import MetricWrapperBase
 from .context_managers import ExceptionCounter, InprogressTracker, Timer
 from .registry import REGISTRY, CollectorRegistry
@@ -204,15 +205,15 @@ class Summary(MetricWrapperBase):
     def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
                  subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
                  _labelvalues: Optional[Sequence[str]] = None, *, objectives: Optional[Dict[float, float]] = None,
-                 max_age: float = 600.0, age_buckets: int = 5, buffer_size: int = 500) -> None:
-        from ._quantiles import QuantileSpec
-
+                 max_age: float = 600.0, age_buckets: int = 5, buffer_size: int = 500,
+                 max_label_sets: Optional[int] = None) -> None:
         spec = QuantileSpec.build(objectives, max_age, age_buckets, buffer_size)
         if spec is not None:
             if values._multiprocess_identity() is not None:
                 raise ValueError(self._MULTIPROCESS_REFUSAL)
             self._quantile_spec = spec
-        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues,
+                         max_label_sets=max_label_sets)
         if spec is not None:
             self._kwargs.update(objectives=dict(objectives or {}), max_age=max_age, age_buckets=age_buckets,
                                 buffer_size=buffer_size)
@@ -288,19 +289,52 @@ class Histogram(MetricWrapperBase):
             work()
 
     ``+Inf`` is appended to the buckets when missing.
+
+    ``native=True`` adds a native (sparse, exponential) histogram, exposed in the
+    protobuf format; see docs/native-histograms.md. Its options, named after the
+    Go client's: ``native_bucket_factor`` (max growth from one bucket boundary to
+    the next, picks the schema; 1.1 gives schema 3), ``native_zero_threshold``
+    (observations with ``|v| <=`` it count in the zero bucket), ``native_max_buckets``
+    (0: no limit), ``native_min_reset_duration`` (seconds after which hitting the
+    limit resets the histogram instead of coarsening it) and
+    ``native_max_zero_threshold`` (how far the zero bucket may widen to stay in
+    the limit; 0, the default, never widens it). With ``native=True`` classic
+    buckets are kept only when ``buckets`` is passed; the text formats then show
+    them, else only ``+Inf``, ``_count`` and ``_sum``.
     """
 
     _type = "histogram"
     _reserved_labelnames = ("le",)
+    _native: Optional[_native_histogram.NativeConfig] = None
     DEFAULT_BUCKETS: Tuple[float, ...] = (.005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5, 5.0, 7.5, 10.0, INF)
 
     def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
                  subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
                  _labelvalues: Optional[Sequence[str]] = None,
-                 buckets: Sequence[Union[float, str]] = DEFAULT_BUCKETS) -> None:
+                 buckets: Sequence[Union[float, str]] = DEFAULT_BUCKETS, *, native: bool = False,
+                 native_bucket_factor: float = _native_histogram.DEFAULT_BUCKET_FACTOR,
+                 native_zero_threshold: float = _native_histogram.DEFAULT_ZERO_THRESHOLD,
+                 native_max_buckets: int = _native_histogram.DEFAULT_MAX_BUCKETS,
+                 native_min_reset_duration: Optional[float] = None, native_max_zero_threshold: float = 0.0,
+                 max_label_sets: Optional[int] = None) -> None:
+        if native:
+            self._native = _native_histogram.NativeConfig(native_bucket_factor, native_zero_threshold,
+                                                          native_max_buckets, native_min_reset_duration,
+                                                          native_max_zero_threshold)
+            _native_histogram.check_single_process(name)
+            # A child's observe is its native state's, chosen at creation: classic histograms pay nothing.
+            self._child_slots = (*self._child_slots, "observe")
+            if buckets is Histogram.DEFAULT_BUCKETS or not len(buckets):
+                buckets = (INF,)
         self._prepare_buckets(buckets)
-        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues)
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues,
+                         max_label_sets=max_label_sets)
         self._kwargs["buckets"] = buckets
+        if native:
+            self._kwargs.update(native=True, native_bucket_factor=native_bucket_factor,
+                                native_zero_threshold=native_zero_threshold, native_max_buckets=native_max_buckets,
+                                native_min_reset_duration=native_min_reset_duration,
+                                native_max_zero_threshold=native_max_zero_threshold)
 
     def _prepare_buckets(self, source_buckets: Sequence[Union[float, str]]) -> None:
         buckets = [float(b) for b in source_buckets]
@@ -308,7 +342,7 @@ class Histogram(MetricWrapperBase):
             raise ValueError("Buckets not in sorted order")
         if buckets and buckets[-1] != INF:
             buckets.append(INF)
-        if len(buckets) < 2:
+        if len(buckets) < 2 and self._native is None:
             raise ValueError("Must have at least two buckets")
         if len(set(buckets)) != len(buckets):
             raise ValueError(f"Duplicate bucket bounds in {buckets}")
@@ -316,14 +350,21 @@ class Histogram(MetricWrapperBase):
         self._le = tuple(floatToGoString(b) for b in buckets)
 
     def _child_fields(self) -> Dict[str, Any]:
-        return dict(super()._child_fields(), _upper_bounds=self._upper_bounds, _le=self._le)
+        fields = dict(super()._child_fields(), _upper_bounds=self._upper_bounds, _le=self._le)
+        if self._native is not None:
+            fields["_native"] = self._native
+        return fields
 
     def _extra_label_name(self) -> str:
         return "le"
 
     def _metric_init(self) -> None:
-        self._value = values.new_histogram_counts(len(self._upper_bounds), self._name, self._labelnames,
-                                                  self._labelvalues, self._documentation, self._le)
+        if self._native is not None:
+            self._value = _native_histogram.new_state(self._native, self._upper_bounds, self._name, _exemplar)
+            self.observe = self._value.observe  # type: ignore[method-assign]
+        else:
+            self._value = values.new_histogram_counts(len(self._upper_bounds), self._name, self._labelnames,
+                                                      self._labelvalues, self._documentation, self._le)
         self._created = time.time()
 
     def observe(self, amount: float, exemplar: Optional[Dict[str, str]] = None) -> None:
@@ -340,11 +381,15 @@ class Histogram(MetricWrapperBase):
         return Timer(self, "observe")
 
     def _child_samples(self) -> Iterable[_SampleTuple]:
-        counts, total = self._value.snapshot()
+        if self._native is not None:
+            counts, total, count = self._value.snapshot_with_native()
+        else:
+            counts, total = self._value.snapshot()
+            count = counts[-1]
         exemplars = self._value.exemplars() or [None] * len(counts)
         samples: List[_SampleTuple] = [("_bucket", {"le": le}, c, None, ex)
                                        for le, c, ex in zip(self._le, counts, exemplars)]
-        samples.append(("_count", {}, counts[-1], None, None))
+        samples.append(("_count", {}, count, None, None))
         if self._upper_bounds[0] >= 0:
             samples.append(("_sum", {}, total, None, None))
         if _use_created:

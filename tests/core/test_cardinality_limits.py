@@ -130,7 +130,12 @@ def test_default_set_after_metrics_exist_and_lifted(registry: CollectorRegistry)
     lambda r: Gauge("m", "M.", ["k"], registry=r).limit_label_sets(1),
     lambda r: Histogram("m", "M.", ["k"], registry=r).limit_label_sets(1),
     lambda r: Enum("m", "M.", ["k"], registry=r, states=["a", "b"]).limit_label_sets(1),
-], ids=["counter", "summary", "info", "gauge", "histogram", "enum"])
+    lambda r: Summary("m", "M.", ["k"], registry=r, max_label_sets=1),
+    lambda r: Gauge("m", "M.", ["k"], registry=r, max_label_sets=1),
+    lambda r: Histogram("m", "M.", ["k"], registry=r, max_label_sets=1),
+    lambda r: Enum("m", "M.", ["k"], registry=r, states=["a", "b"], max_label_sets=1),
+], ids=["counter", "summary", "info", "gauge", "histogram", "enum",
+        "summary-keyword", "gauge-keyword", "histogram-keyword", "enum-keyword"])
 def test_every_metric_type(registry: CollectorRegistry, make: Any) -> None:
     """Every metric type folds the second label set into its overflow child."""
     metric = make(registry)

@@ -6,7 +6,15 @@ the WSGI middleware that the WSGI frameworks share, ``asgi`` its ASGI twin.
 """
 
 from ._endpoint import scrape_registry, serve_metrics
-from ._engine import DEFAULT_MAX_LABEL_SETS, OTHER_METHOD, STANDARD_METHODS, UNMATCHED, HttpMetrics, RequestTimer, normalize_method
+from ._engine import (
+    DEFAULT_MAX_LABEL_SETS,
+    OTHER_METHOD,
+    STANDARD_METHODS,
+    UNMATCHED,
+    HttpMetrics,
+    RequestTimer,
+    normalize_method,
+)
 from ._schema import DEFAULT_DURATION_BUCKETS, KINDS, PRESETS, SIZE_BUCKETS
 from ._views import ViewMetric
 
