@@ -304,10 +304,14 @@ def _compile_excluded(pattern: str) -> re.Pattern:
         raise ValueError(f"Invalid excluded path pattern {pattern!r}: {exc}") from None
 
 
+_NOT_LOOKED_UP: Any = object()
+
+
 class RequestTimer:
     """The measurement of one request, from ``HttpMetrics.start`` to ``finish``."""
 
-    __slots__ = ("_done", "_engine", "_first_byte", "_in_progress", "extra", "handler", "method", "started")
+    __slots__ = ("_done", "_engine", "_first_byte", "_in_progress", "_trace", "extra", "handler", "method",
+                 "started")
 
     def __init__(self, engine: HttpMetrics, method: str, extra: Tuple[str, ...]) -> None:
         self._engine = engine
@@ -317,6 +321,7 @@ class RequestTimer:
         self.started = perf_counter()
         self._first_byte: Optional[float] = None
         self._in_progress: Optional[List[Any]] = None
+        self._trace: Any = _NOT_LOOKED_UP
         self._done = False
 
     def set_handler(self, handler: Optional[str]) -> None:
@@ -324,6 +329,11 @@ class RequestTimer:
         if self.handler is not None:
             return
         self.handler = handler if handler else UNMATCHED
+        source = self._engine._exemplar_source
+        if source is not None and not self._done:
+            # Routing runs inside the framework, so inside a tracing middleware that may wrap the app more
+            # tightly than this one does: its span can be over by the time the request finishes here.
+            self._trace = source()
         gauges = self._engine._in_progress_children(self.method, self.handler, self.extra)
         for g in gauges:
             g.inc()
@@ -358,7 +368,7 @@ class RequestTimer:
         source = engine._exemplar_source
         exemplar = None
         if source is not None and now >= ls.next_exemplar:
-            exemplar = source()
+            exemplar = self._trace if self._trace is not _NOT_LOOKED_UP else source()
             if exemplar is not None:
                 ls.next_exemplar = now + engine._exemplar_interval
         if exemplar is None:

@@ -217,3 +217,38 @@ def test_bad_options(options: Dict[str, Any], error: type, message: str) -> None
     with pytest.raises(error) as exc:
         HttpMetrics(registry=CollectorRegistry(), **options)
     assert str(exc.value) == message
+
+
+def test_span_of_a_tracing_middleware_inside_ours_is_found_at_routing(tracer: Any, clock: SimpleNamespace,
+                                                                      no_created: None) -> None:
+    """FlaskInstrumentor wraps ``wsgi_app`` first and FlaskMetrics outside it: the span is over at finish.
+
+    The engine takes the trace when Flask routes the request (inside the span), so the
+    exemplar still links the request to its trace.
+    """
+    flask = pytest.importorskip("flask")
+    from pyrometer_flask import FlaskMetrics
+
+    app = flask.Flask(__name__)
+
+    @app.route("/orders/<int:order_id>")
+    def order(order_id: int) -> str:
+        return "ok"
+
+    spans: List[Any] = []
+    inner = app.wsgi_app
+
+    def traced(environ: Dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        # What a tracing WSGI middleware does: the span covers the app's call and ends before the server's close().
+        with tracer.start_as_current_span("GET /orders/<int:order_id>") as span:
+            spans.append(span)
+            return list(inner(environ, start_response))
+
+    app.wsgi_app = traced  # type: ignore[method-assign]
+    registry = CollectorRegistry()
+    FlaskMetrics(app, registry=registry, metrics=("requests",))
+    client = app.test_client()
+    assert client.get("/orders/7").status_code == 200
+    body = client.get("/metrics", headers=OPENMETRICS).get_data(as_text=True)
+    assert (f'http_requests_total{{handler="/orders/<int:order_id>",method="GET",status="200"}} 1.0 '
+            f"# {{{_ids(spans[0])}}} 1.0 1000.0") in body.splitlines()
