@@ -17,6 +17,7 @@ import time
 from array import array
 from typing import Any, Dict, List, Tuple
 
+from . import _mp_native
 from ._mp_read import _HEAD, ABSORBED_TTL, MAGIC, CorruptFileError, logger, parse_lines, read_merged_bytes
 from ._mp_store import MERGED_NAME, TOMBSTONE, dir_lock, file_names, read_header
 
@@ -47,7 +48,9 @@ def _write_merged(path: str, meta: Dict[str, Any], vals: array) -> None:
 
 def _combine(kind: str, mode: str, cur: array, new: array) -> None:
     """Fold ``new`` (a dead worker's slots) into ``cur`` (merged.db's) in place."""
-    if kind in ("info", "stateset", "exemplar") or (kind == "gauge" and mode in _MOST_RECENT):
+    if kind == _mp_native.META:
+        _mp_native.combine_meta(cur, new)
+    elif kind in ("info", "stateset", "exemplar") or (kind == "gauge" and mode in _MOST_RECENT):
         if new[1] > cur[1]:
             cur[:] = new
     elif kind == "gauge" and mode in ("min", "max"):
@@ -122,6 +125,7 @@ def fold(path: str, ident: str) -> None:
             absorbed[token] = now
             absorbed = {t: at for t, at in absorbed.items()
                         if now - at < ABSORBED_TTL or os.path.exists(file_names(path, t.split(":", 1)[0])[0])}
+            _mp_native.compact_folded(table)
             keys: List[List[Any]] = []
             vals = array("d")
             for line, slots in table.values():

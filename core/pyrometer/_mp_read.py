@@ -29,6 +29,7 @@ from operator import add, itemgetter
 from threading import Lock
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
+from . import _mp_native
 from ._mp_store import EXEMPLAR_HEAD, MERGED_NAME, SEQ, SLOT_BYTES, TOMBSTONE, file_names, read_header
 from .metrics_core import Metric
 from .samples import Exemplar, Sample
@@ -43,6 +44,7 @@ ABSORBED_TTL = 3600.0  # seconds a folded generation stays listed after its file
 
 # Op kinds.
 SUM, MIN, MAX, SET, LAST, EXEMPLAR = range(6)
+_NATIVE_TAGS = {"nz": 0, "nt": 1, "ns": 2, "nb": 3}
 _GAUGE_KIND = {"sum": SUM, "livesum": SUM, "min": MIN, "livemin": MIN, "max": MAX, "livemax": MAX,
                "all": SET, "liveall": SET, "mostrecent": LAST, "livemostrecent": LAST}
 
@@ -125,6 +127,14 @@ class Decoded:
                 pairs = pairs + (("pid", str(pid)),)
             sid = _sid(("g", fam, sample, pairs))
             ops[kind].append((base, base + 1, sid, None) if kind == LAST else (base, base + 1, sid))
+        elif typ == _mp_native.META:
+            # One native histogram's per-worker layout: zero counts add, threshold and coarseness take the max.
+            fam = (metric, "histogram", help_text)
+            ops[SUM].append((base, base + 1, _sid(("nz", fam, pairs, None))))
+            ops[MAX].append((base + 2, base + 1, _sid(("nt", fam, pairs, None))))
+            ops[MAX].append((base + 4, base + 1, _sid(("ns", fam, pairs, None))))
+        elif typ == _mp_native.BUCKET:
+            ops[SUM].append((base, base + 1, _sid(("nb", (metric, "histogram", help_text), pairs, tuple(extra)))))
         elif typ == "exemplar":
             ops[EXEMPLAR].append((base * 8, n * SLOT_BYTES, (sample, pairs, extra[0])))
         elif typ in ("info", "stateset"):
@@ -240,6 +250,7 @@ class _Merge:
         fams: Dict[str, Metric] = {}
         hists: Dict[Tuple[Any, ...], Dict[float, float]] = {}
         hsums: Dict[Tuple[Any, ...], float] = {}
+        natives: Dict[Tuple[Any, ...], List[Any]] = {}  # (fam, pairs) -> [zero, threshold, coarseness, buckets]
 
         def family(fam: Tuple[str, str, str]) -> Metric:
             m = fams.get(fam[0])
@@ -260,6 +271,14 @@ class _Merge:
             elif tag == "h":
                 hsums[(fam, spec[2])] = value
                 hists.setdefault((fam, spec[2]), {})
+            elif tag in _NATIVE_TAGS:
+                native = natives.get((fam, spec[2]))
+                if native is None:
+                    native = natives[(fam, spec[2])] = [0.0, 0.0, 0.0, {}]
+                if tag == "nb":
+                    native[3][spec[3]] = value
+                else:
+                    native[_NATIVE_TAGS[tag]] = value
             elif tag == "g":
                 if fam[1] == "gauge" and sid in self.last:  # mostrecent
                     ts, latest, _ = self.last[sid]
@@ -291,6 +310,10 @@ class _Merge:
                 le = floatToGoString(bound)
                 m.samples.append(Sample(name + "_bucket", dict(labels, le=le), running, None,
                                         self.exemplars.get((name + "_bucket", pairs, le))))
+            native = natives.get((fam, pairs))
+            if native is not None:
+                merged = _mp_native.merge(_mp_native.schema_of(native[2]), native[1], native[0], native[3])
+                running = _mp_native.native_sample(running, hsums.get((fam, pairs), 0.0), merged)
             m.samples.append(Sample(name + "_count", labels, running))
         return list(fams.values())
 

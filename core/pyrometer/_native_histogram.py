@@ -29,7 +29,7 @@ import sys
 import time
 from bisect import bisect_left
 from threading import Lock
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import values
 from .samples import BucketSpan, Exemplar, NativeHistogram
@@ -441,16 +441,18 @@ StateClass = NativeHistogramState if values._GIL_ATOMIC else _LockedNativeHistog
 
 
 def new_state(config: NativeConfig, upper_bounds: Sequence[float], metric_name: str,
-              make_exemplar: Callable[[Dict[str, str], float], Exemplar]) -> NativeHistogramState:
-    """The native state of a new histogram child; refused in multiprocess mode."""
-    check_single_process(metric_name)
-    return StateClass(config, upper_bounds, make_exemplar)
+              make_exemplar: Callable[[Dict[str, str], float], Exemplar], help_text: str = "",
+              labelnames: Sequence[str] = (), labelvalues: Sequence[str] = (),
+              le: Sequence[str] = ()) -> Any:
+    """The native state of a new histogram child: local, or in this process's files in multiprocess mode.
 
+    The choice is made per child, like every value cell (``values._multiprocess_identity``); both kinds have
+    ``observe``, ``snapshot``, ``snapshot_with_native``, ``native``, ``buckets`` and the exemplar methods.
+    """
+    ident = values._multiprocess_identity()
+    if ident is None:
+        return StateClass(config, upper_bounds, make_exemplar)
+    from . import _mp_native  # only multiprocess mode needs it
 
-def check_single_process(metric_name: str) -> None:
-    """Raise ``ValueError`` in multiprocess mode, which cannot merge native histograms across processes yet."""
-    if values._multiprocess_identity() is not None:
-        raise ValueError(
-            f"Histogram {metric_name}: native=True is not supported in multiprocess mode "
-            "(PROMETHEUS_MULTIPROC_DIR is set): native buckets cannot be merged across processes yet. "
-            "Use classic buckets in multiprocess mode.")
+    return _mp_native.new_state(config, upper_bounds, metric_name, make_exemplar, ident, help_text, labelnames,
+                                labelvalues, le)

@@ -300,7 +300,9 @@ class Histogram(MetricWrapperBase):
     ``native_max_zero_threshold`` (how far the zero bucket may widen to stay in
     the limit; 0, the default, never widens it). With ``native=True`` classic
     buckets are kept only when ``buckets`` is passed; the text formats then show
-    them, else only ``+Inf``, ``_count`` and ``_sum``.
+    them, else only ``+Inf``, ``_count`` and ``_sum``. In multiprocess mode each
+    worker keeps its own native buckets and the scrape merges them (see
+    docs/multiprocess.md).
     """
 
     _type = "histogram"
@@ -321,7 +323,6 @@ class Histogram(MetricWrapperBase):
             self._native = _native_histogram.NativeConfig(native_bucket_factor, native_zero_threshold,
                                                           native_max_buckets, native_min_reset_duration,
                                                           native_max_zero_threshold)
-            _native_histogram.check_single_process(name)
             # A child's observe is its native state's, chosen at creation: classic histograms pay nothing.
             self._child_slots = (*self._child_slots, "observe")
             if buckets is Histogram.DEFAULT_BUCKETS or not len(buckets):
@@ -360,7 +361,9 @@ class Histogram(MetricWrapperBase):
 
     def _metric_init(self) -> None:
         if self._native is not None:
-            self._value = _native_histogram.new_state(self._native, self._upper_bounds, self._name, _exemplar)
+            self._value = _native_histogram.new_state(self._native, self._upper_bounds, self._name, _exemplar,
+                                                      self._documentation, self._labelnames, self._labelvalues,
+                                                      self._le)
             self.observe = self._value.observe  # type: ignore[method-assign]
         else:
             self._value = values.new_histogram_counts(len(self._upper_bounds), self._name, self._labelnames,

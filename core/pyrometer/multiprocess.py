@@ -11,7 +11,9 @@ its process there. The process that serves ``/metrics`` merges them::
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
 
-Counters, histograms and summaries are summed over processes. Gauges follow
+Counters, histograms and summaries are summed over processes; native
+histograms are reduced to the coarsest schema of any process, then summed
+(``pyrometer._mp_native``). Gauges follow
 their ``multiprocess_mode``: ``all``/``liveall`` keep one series per process
 (a ``pid`` label), ``min``/``max``/``sum``/``mostrecent`` (and their ``live``
 variants) merge into one. ``Info`` and ``Enum`` show the most recent write of

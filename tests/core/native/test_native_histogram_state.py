@@ -11,11 +11,13 @@ from typing import Any, Dict, List, Tuple
 import pyrometer.metrics
 import pytest
 from pyrometer import _native_histogram as nh
-from pyrometer import generate_latest
+from pyrometer import generate_latest, multiprocess
+from pyrometer._mp_native import MultiProcessNativeState
 from pyrometer.metrics import Histogram
 from pyrometer.openmetrics.exposition import generate_latest as openmetrics_latest
 from pyrometer.registry import CollectorRegistry
 from pyrometer.samples import BucketSpan, NativeHistogram
+from pyrometer.values import close_all_multiprocess_files
 
 
 def make_state(schema: int, max_buckets: int, clock: Any = None, min_reset: Any = None,
@@ -204,15 +206,24 @@ def test_bad_options_are_refused_at_construction(kwargs: Dict[str, Any], message
 
 
 @pytest.mark.parametrize("labelnames", [(), ("path",)])
-def test_multiprocess_mode_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
-                                      labelnames: Tuple[str, ...]) -> None:
-    """native=True in multiprocess mode raises a clear ValueError at construction instead of exporting nonsense."""
+def test_multiprocess_mode_merges_instead_of_refusing(monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
+                                                      labelnames: Tuple[str, ...]) -> None:
+    """native=True in multiprocess mode writes to the worker's files and the MultiProcessCollector serves it."""
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    with pytest.raises(ValueError) as info:
-        Histogram("lat", "Lat.", labelnames, registry=None, native=True)
-    assert str(info.value) == (
-        "Histogram lat: native=True is not supported in multiprocess mode (PROMETHEUS_MULTIPROC_DIR is set): "
-        "native buckets cannot be merged across processes yet. Use classic buckets in multiprocess mode.")
+    try:
+        h = Histogram("lat", "Lat.", labelnames, registry=None, native=True)
+        child = h.labels("/x") if labelnames else h
+        child.observe(0.5)
+        child.observe(-0.5)
+        assert isinstance(child._value, MultiProcessNativeState)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, str(tmp_path))
+        (family,) = registry.collect()
+        count = next(s.value for s in family.samples if s.name == "lat_count")
+        assert count.native == NativeHistogram(2.0, 0.0, 3, 2.0 ** -128, 0.0, [BucketSpan(-8, 1)],
+                                               [BucketSpan(-8, 1)], [1], [1])
+    finally:
+        close_all_multiprocess_files()
 
 
 def test_concurrent_observers_lose_nothing() -> None:
