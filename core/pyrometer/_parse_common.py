@@ -7,8 +7,9 @@ Everything here works on one line at a time and reports problems by raising
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from .samples import Sample
 from .validation import _is_valid_legacy_metric_name, _validate_labelname
 
 ESCAPE_SEQUENCES = {"\\\\": "\\", "\\n": "\n", '\\"': '"'}
@@ -23,6 +24,8 @@ LABEL_NAME_RE = METRIC_NAME_RE
 # Canonical label pairs that need no unescaping or validation beyond the
 # regex: the negative lookahead sends reserved ``__`` names to the full scanner.
 FAST_PAIR = r'(?!__)[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
+
+_new = tuple.__new__
 
 
 class ParseError(ValueError):
@@ -83,6 +86,40 @@ def fast_labels(body: str) -> Optional[Dict[str, str]]:
         count += 1
         i = close + 2
     return labels if len(labels) == count else None
+
+
+def fast_sample(m: Optional[re.Match[str]], parse_timestamp: Callable[[str], Any]) -> Optional[Sample]:
+    """Build the sample of a line the format's fast regex matched (name, label body, value, timestamp).
+
+    Returns None when the line needs the full scanner: no match, a repeated
+    label name, or a value or timestamp the scanner must report (or, in
+    OpenMetrics, read as a native histogram).
+    """
+    if m is None:
+        return None
+    name, body, value, timestamp = m.groups()
+    labels = fast_labels(body) if body else {}
+    if labels is None:
+        return None
+    try:
+        number = parse_number(value)
+        ts = None if timestamp is None else parse_timestamp(timestamp)
+    except ValueError:
+        return None
+    return _new(Sample, (name, labels, number, ts, None, None))
+
+
+def sample_name(line: str) -> Tuple[str, int]:
+    """Read the metric name opening a sample line: the name and the index after it.
+
+    A line that opens with ``{`` (its name quoted inside the braces) gives ``("", 0)``.
+    """
+    if line[0] == "{":
+        return "", 0
+    m = METRIC_NAME_RE.match(line)
+    if m is None:
+        raise ValueError("Invalid metric name")
+    return m.group(), m.end()
 
 
 def closing_quote(s: str, start: int) -> int:

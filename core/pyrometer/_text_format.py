@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from . import metrics as _metrics
 from ._families import iter_families
-from .metrics import Counter, Gauge, Histogram
+from .metrics import Counter
 from .metrics_core import Metric
 from .openmetrics.exposition import (
     ALLOWUTF8,
     DOTS,
     UNDERSCORES,
     _escape_value,
+    _write_children,
     escape_label_name,
     escape_metric_name,
 )
@@ -71,44 +72,11 @@ def _write_builtin(out: List[str], m: Any) -> None:
     """Render a built-in Counter/Gauge/Summary/Histogram from its children (legacy names only)."""
     name = m._name
     doc = _help(m._documentation)
-    fmt = floatToGoString
-    labels = m._label_string
-    created: List[str] = []
-    want_created = _metrics._use_created
-    if isinstance(m, Counter):
-        out.append(f"# HELP {name}_total {doc}\n# TYPE {name}_total counter\n")
-        for c in m._children():
-            lbl = labels(c)
-            out.append(f"{name}_total{lbl} {fmt(c._value.get())}\n")
-            if want_created:
-                created.append(f"{name}_created{lbl} {fmt(c._created)}\n")
-    elif isinstance(m, Gauge):
-        out.append(f"# HELP {name} {doc}\n# TYPE {name} gauge\n")
-        for c in m._children():
-            out.append(f"{name}{labels(c)} {fmt(c._child_samples()[0][2])}\n")
-    elif isinstance(m, Histogram):
-        out.append(f"# HELP {name} {doc}\n# TYPE {name} histogram\n")
-        les = m._le
-        nonneg = m._upper_bounds[0] >= 0
-        for c in m._children():
-            lbl, head, tail = m._bucket_label_parts(c)
-            counts, total = c._value.snapshot()
-            for i, le in enumerate(les):
-                out.append(f'{name}_bucket{head}le="{le}"{tail} {fmt(counts[i])}\n')
-            out.append(f"{name}_count{lbl} {fmt(counts[-1])}\n")
-            if nonneg:
-                out.append(f"{name}_sum{lbl} {fmt(total)}\n")
-            if want_created:
-                created.append(f"{name}_created{lbl} {fmt(c._created)}\n")
-    else:  # Summary
-        out.append(f"# HELP {name} {doc}\n# TYPE {name} summary\n")
-        for c in m._children():
-            if m._quantile_spec is not None:
-                out.append(m._quantile_lines(c))
-            lbl = labels(c)
-            out.append(f"{name}_count{lbl} {fmt(c._count.get())}\n{name}_sum{lbl} {fmt(c._sum.get())}\n")
-            if want_created:
-                created.append(f"{name}_created{lbl} {fmt(c._created)}\n")
+    family = name + "_total" if isinstance(m, Counter) else name
+    out.append(f"# HELP {family} {doc}\n# TYPE {family} {m._type}\n")
+    # The _created lines form a gauge family of their own, after the metric.
+    created: Optional[List[str]] = [] if _metrics._use_created else None
+    _write_children(out, created, m, False)
     if created:
         out.append(f"# HELP {name}_created {doc}\n# TYPE {name}_created gauge\n")
         out.extend(created)

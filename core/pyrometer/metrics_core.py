@@ -89,10 +89,8 @@ def _only_one(labels: object, value: object, what: str = "value") -> None:
         raise ValueError(f"Can only specify at most one of {what} and labels.")
 
 
-class UnknownMetricFamily(_Family):
-    """An untyped metric family, for custom collectors."""
-
-    _type = "unknown"
+class _SingleSampleFamily(_Family):
+    """A family whose series are one plain sample each (unknown and gauge)."""
 
     def __init__(self, name: str, documentation: str, value: Optional[float] = None,
                  labels: Optional[Sequence[str]] = None, unit: str = "") -> None:
@@ -104,6 +102,12 @@ class UnknownMetricFamily(_Family):
     def add_metric(self, labels: Sequence[str], value: float, timestamp: _TimestampArg = None) -> None:
         """Add one series with the given label values."""
         self.samples.append(Sample(self.name, self._labels(labels), value, timestamp))
+
+
+class UnknownMetricFamily(_SingleSampleFamily):
+    """An untyped metric family, for custom collectors."""
+
+    _type = "unknown"
 
 
 UntypedMetricFamily = UnknownMetricFamily
@@ -133,21 +137,10 @@ class CounterMetricFamily(_Family):
             self.samples.append(Sample(self.name + "_created", dict(lbl), created, timestamp))
 
 
-class GaugeMetricFamily(_Family):
+class GaugeMetricFamily(_SingleSampleFamily):
     """A gauge family, for custom collectors."""
 
     _type = "gauge"
-
-    def __init__(self, name: str, documentation: str, value: Optional[float] = None,
-                 labels: Optional[Sequence[str]] = None, unit: str = "") -> None:
-        self._init_family(name, documentation, labels, unit)
-        _only_one(labels, value)
-        if value is not None:
-            self.add_metric([], value)
-
-    def add_metric(self, labels: Sequence[str], value: float, timestamp: _TimestampArg = None) -> None:
-        """Add one series with the given label values."""
-        self.samples.append(Sample(self.name, self._labels(labels), value, timestamp))
 
 
 class SummaryMetricFamily(_Family):

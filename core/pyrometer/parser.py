@@ -33,12 +33,12 @@ from ._parse_common import (
     ESCAPING_RE,
     FAST_PAIR,
     HELP_ESCAPING_RE,
-    METRIC_NAME_RE,
-    fast_labels,
+    fast_sample,
     iter_lines,
     line_error,
     parse_number,
     replace_escape_sequence,
+    sample_name,
     scan_labels,
     skip_ws,
     split_metadata,
@@ -200,39 +200,25 @@ def _read_metadata(line: str) -> Optional[Tuple[str, str, str]]:
     return keyword, name, parts[3]
 
 
+def _ms_timestamp(tok: str) -> float:
+    return parse_number(tok) / 1000
+
+
 def _parse_sample(line: str) -> Sample:
-    m = _FAST_SAMPLE.fullmatch(line)
-    if m is not None:
-        name, body, value, timestamp = m.groups()
-        labels = fast_labels(body) if body else {}
-        if labels is not None:
-            try:
-                number = parse_number(value)
-                ts = None if timestamp is None else parse_number(timestamp) / 1000
-            except ValueError:
-                pass  # the full scanner reports it
-            else:
-                return _new(Sample, (name, labels, number, ts, None, None))
-    return _parse_sample_slow(line)
+    return fast_sample(_FAST_SAMPLE.fullmatch(line), _ms_timestamp) or _parse_sample_slow(line)
 
 
 def _parse_sample_slow(line: str) -> Sample:
     n = len(line)
-    if line[0] == "{":
-        name, i, braced = "", 1, True
+    name, i = sample_name(line)
+    j = skip_ws(line, i, n)
+    braced = j < n and line[j] == "{"
+    if braced:
+        i = j + 1
+    elif j == i < n:
+        raise ValueError("Invalid metric name")
     else:
-        m = METRIC_NAME_RE.match(line)
-        if m is None:
-            raise ValueError("Invalid metric name")
-        name, i = m.group(), m.end()
-        j = skip_ws(line, i, n)
-        braced = j < n and line[j] == "{"
-        if braced:
-            i = j + 1
-        elif j == i < n:
-            raise ValueError("Invalid metric name")
-        else:
-            i = j
+        i = j
     labels: Dict[str, str] = {}
     if braced:
         labels, i = scan_labels(line, i, False)

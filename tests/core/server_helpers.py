@@ -12,7 +12,6 @@ import http.client
 import socket
 import ssl
 import threading
-import time
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import pytest
@@ -20,7 +19,9 @@ from pyrometer.metrics import Counter, Gauge
 from pyrometer.metrics_core import Metric
 from pyrometer.registry import CollectorRegistry
 
-Stop = Callable[[], None]
+# Re-exported: the core tests import every server from here; uvicorn also serves the integration tests.
+from thread_servers import Stop as Stop
+from thread_servers import serve_uvicorn as serve_uvicorn
 
 
 class Response(NamedTuple):
@@ -101,26 +102,6 @@ def serve_in_thread(server: Any) -> Tuple[int, Stop]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     return server.server_address[1], stopper(server, thread)
-
-
-def serve_uvicorn(app: Any, lifespan: str = "on") -> Tuple[int, Stop]:
-    """Serve an ASGI app with uvicorn (h11, asyncio) in a daemon thread; its port and how to stop it."""
-    uvicorn = pytest.importorskip("uvicorn")
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan, ws="none",
-                            http="h11", loop="asyncio")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(10)
-
-    return server.servers[0].sockets[0].getsockname()[1], stop
 
 
 def serve_aiohttp(add_routes: Callable[[Any], None]) -> Tuple[int, Stop]:

@@ -28,6 +28,7 @@ import pyrometer.openmetrics.exposition as py_om
 import pyrometer.registry as py_registry
 import pyrometer.samples as py_samples
 import pytest
+from exposition_helpers import Families
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -320,16 +321,6 @@ def build_family(lib: SimpleNamespace, spec: Dict[str, Any]) -> Any:
     return family
 
 
-class FamiliesCollector:
-    """A custom collector that yields prebuilt families and has no describe()."""
-
-    def __init__(self, families: List[Any]) -> None:
-        self._families = families
-
-    def collect(self) -> List[Any]:
-        return self._families
-
-
 @SETTINGS
 @given(specs=st.integers(1, 4).flatmap(lambda n: st.tuples(*[family_specs(i) for i in range(n)])))
 def test_custom_collector_families_render_identically(specs: Tuple[Dict[str, Any], ...]) -> None:
@@ -337,7 +328,7 @@ def test_custom_collector_families_render_identically(specs: Tuple[Dict[str, Any
     registries = []
     for lib in (PY, PC):
         registry = lib.registry.CollectorRegistry()
-        registry.register(FamiliesCollector([build_family(lib, spec) for spec in specs]))
+        registry.register(Families(*[build_family(lib, spec) for spec in specs]))
         registries.append(registry)
     assert_same_exposition(*registries)
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import gzip
 import inspect
 import logging
-from typing import Any, Iterable, List
+from typing import Any, List
 
 import prometheus_client.exposition as reference
 import pytest
 from pyrometer import exposition
 from pyrometer._negotiation import _bake_output, choose_encoder, gzip_accepted, serve
 from pyrometer._text_format import generate_latest
-from pyrometer.metrics import Counter, Gauge
-from pyrometer.metrics_core import Metric
 from pyrometer.openmetrics import exposition as openmetrics
 from pyrometer.registry import CollectorRegistry
+from server_helpers import (
+    Broken,
+    populated_registry,  # noqa: F401 - the module's registry fixture
+)
 
 ACCEPT_HEADERS = [
     None,
@@ -38,24 +40,6 @@ ACCEPT_HEADERS = [
     "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.3,*/*;q=0.1",
     "text/html, application/openmetrics-text; escaping=allow-utf-8",
 ]
-
-
-class Broken:
-    """A collector whose collect() fails, as a buggy custom collector would."""
-
-    def describe(self) -> List[Metric]:
-        return []
-
-    def collect(self) -> Iterable[Metric]:
-        raise RuntimeError("collector exploded")
-
-
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    reg = CollectorRegistry()
-    Counter("requests", "Requests served.", ["path"], registry=reg).labels("/a").inc(3)
-    Gauge("temperature", "Current temperature.", registry=reg).set(21.5)
-    return reg
 
 
 @pytest.mark.parametrize("accept", ACCEPT_HEADERS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from functools import partial
 from typing import Any, List, Tuple
 
 import prometheus_client
@@ -17,8 +18,20 @@ import prometheus_client.openmetrics.exposition as pc_om
 import prometheus_client.openmetrics.parser as pc_parser
 import prometheus_client.samples as pc_samples
 import pytest
+from exposition_helpers import Families
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from parser_helpers import (
+    LEGACY,
+    PC_FAMILIES,
+    REFERENCE_CRASH,
+    TEXT,
+    UTF8,
+    VALUE,
+    metric,
+    outcome,
+)
+from parser_helpers import reference_outcome as ref_outcome
 from prometheus_client.utils import floatToGoString
 from pyrometer.metrics_core import (
     CounterMetricFamily,
@@ -37,50 +50,8 @@ def parse(text: str) -> List[Metric]:
     return list(text_string_to_metric_families(text))
 
 
-def metric(name: str, documentation: str, typ: str, *samples: Sample, unit: str = "") -> Metric:
-    m = Metric(name, documentation, typ, unit)
-    m.samples = list(samples)
-    return m
-
-
-def normalize(value: Any) -> Any:
-    """A comparable form across both libraries' classes; int and float differ, NaN equals NaN."""
-    if isinstance(value, float):
-        return ("float", "nan" if math.isnan(value) else value)
-    if isinstance(value, int):
-        return ("int", value)
-    if type(value).__name__ == "Timestamp":
-        return ("Timestamp", value.sec, value.nsec)
-    if isinstance(value, dict):
-        return [(k, normalize(v)) for k, v in value.items()]  # label order matters too
-    if isinstance(value, tuple):
-        return (type(value).__name__, *(normalize(v) for v in value))
-    if isinstance(value, list):
-        return [normalize(v) for v in value]
-    return value
-
-
-def families_form(families: Any) -> List[Any]:
-    return [(m.name, m.documentation, m.type, m.unit, normalize(m.samples)) for m in families]
-
-
-REFERENCE_CRASH = "prometheus_client failed with an error other than ValueError"
-
-
-def reference_outcome(text: str) -> Any:
-    try:
-        return families_form(pc_parser.text_string_to_metric_families(text))
-    except ValueError:
-        return ValueError
-    except Exception:  # e.g. comparing a float with a Timestamp; there is no answer to match
-        return REFERENCE_CRASH
-
-
-def pyrometer_outcome(text: str) -> Any:
-    try:
-        return families_form(text_string_to_metric_families(text))
-    except ValueError:
-        return ValueError
+pyrometer_outcome = partial(outcome, text_string_to_metric_families)
+reference_outcome = partial(ref_outcome, pc_parser.text_string_to_metric_families)
 
 
 # --- exact families ----------------------------------------------------------
@@ -314,15 +285,10 @@ def test_corpus_matches_prometheus_client(text: str) -> None:
 
 # --- differential: random collectors rendered by prometheus_client -------------
 
-LEGACY = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,5}", fullmatch=True).filter(lambda s: not s.startswith("__"))
-# A letter first, so that escaping to underscores cannot produce a reserved "__" name.
-UTF8 = st.text(alphabet=st.sampled_from("ab.é- Z_\"\\"), max_size=5).map(lambda s: "a" + s)
-LABEL_NAMES = st.lists(st.one_of(LEGACY, UTF8).filter(lambda s: s not in ("le", "quantile")), max_size=2, unique=True)
-# Separator-like characters are drawn often: they are what label scanning must get right.
-TEXT = st.text(alphabet=st.one_of(st.sampled_from(',="{}#\\\n\t '), st.characters(blacklist_categories=("Cs",))),
-               max_size=6)
+LEGACY_LABEL = LEGACY.filter(lambda s: not s.startswith("__"))
+LABEL_NAMES = st.lists(st.one_of(LEGACY_LABEL, UTF8).filter(lambda s: s not in ("le", "quantile")),
+                       max_size=2, unique=True)
 AMOUNT = st.one_of(st.integers(0, 10**12), st.floats(0, 1e300), st.just(math.inf))
-VALUE = st.one_of(st.integers(-5, 10**12), st.floats(allow_nan=True, allow_infinity=True))
 TIMESTAMP = st.one_of(
     st.none(),
     st.floats(-1e9, 4e9, allow_nan=False),
@@ -331,18 +297,11 @@ TIMESTAMP = st.one_of(
 # prometheus_client's exemplar reader cannot handle an escaped quote, so none are drawn.
 EXEMPLAR = st.one_of(st.none(), st.builds(
     pc_samples.Exemplar,
-    st.dictionaries(LEGACY, st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters='"'),
-                                    max_size=8), max_size=2),
+    st.dictionaries(LEGACY_LABEL,
+                    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters='"'), max_size=8),
+                    max_size=2),
     VALUE, TIMESTAMP))
 UNIT = st.sampled_from(["", "", "seconds", "bytes"])
-
-
-class _Collector:
-    def __init__(self, families: List[Any]) -> None:
-        self._families = families
-
-    def collect(self) -> List[Any]:
-        return self._families
 
 
 @st.composite
@@ -381,26 +340,18 @@ def _add_series(draw: Any, kind: str, family: Any, name: str, values: List[str])
         family.add_metric(values, draw(VALUE), timestamp=ts)
 
 
-KINDS = {
-    "counter": pc_core.CounterMetricFamily, "gauge": pc_core.GaugeMetricFamily,
-    "summary": pc_core.SummaryMetricFamily, "histogram": pc_core.HistogramMetricFamily,
-    "gaugehistogram": pc_core.GaugeHistogramMetricFamily, "info": pc_core.InfoMetricFamily,
-    "stateset": pc_core.StateSetMetricFamily, "unknown": pc_core.UnknownMetricFamily,
-}
-
-
 @st.composite
 def rendered_openmetrics(draw: Any) -> str:
     """OpenMetrics rendered by prometheus_client from random custom-collector families."""
     families = []
     for i in range(draw(st.integers(1, 4))):
         name = f"m{i}" + draw(st.one_of(st.just(""), st.from_regex(r"[._a-z]{1,4}", fullmatch=True)))
-        kind = draw(st.sampled_from(sorted(KINDS)))
+        kind = draw(st.sampled_from(sorted(PC_FAMILIES)))
         labels = draw(LABEL_NAMES)
         kwargs = {"labels": labels}
         if kind not in ("info", "stateset"):
             kwargs["unit"] = draw(UNIT)
-        family = KINDS[kind](name, draw(TEXT), **kwargs)
+        family = PC_FAMILIES[kind](name, draw(TEXT), **kwargs)
         seen = set()
         for _ in range(draw(st.integers(0, 3))):
             values = [draw(TEXT) for _ in labels]
@@ -418,7 +369,7 @@ def rendered_openmetrics(draw: Any) -> str:
         nh.add_sample(nh.name, draw(st.sampled_from([{}, {"a": "b"}])), None, native_histogram=value)
         families.append(nh)
     registry = prometheus_client.CollectorRegistry()
-    registry.register(_Collector(families))  # type: ignore[arg-type]
+    registry.register(Families(*families))  # type: ignore[arg-type]
     escaping = draw(st.sampled_from([pc_om.UNDERSCORES, pc_om.ALLOWUTF8]))
     return pc_om.generate_latest(registry, escaping=escaping, version="2.0.0").decode("utf-8")
 

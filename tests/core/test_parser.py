@@ -10,16 +10,28 @@ from __future__ import annotations
 import io
 import math
 import re
+from functools import partial
 from typing import Any, List
 
 import prometheus_client
-import prometheus_client.metrics_core as pc_core
 import prometheus_client.parser as pc_parser
 import pyrometer.parser as parser
 import pyrometer.validation as validation
 import pytest
+from exposition_helpers import Families
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from parser_helpers import (
+    LEGACY,
+    PC_FAMILIES,
+    REFERENCE_CRASH,
+    TEXT,
+    UTF8,
+    VALUE,
+    metric,
+    outcome,
+)
+from parser_helpers import reference_outcome as ref_outcome
 from pyrometer.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -34,46 +46,8 @@ def parse(text: str) -> List[Metric]:
     return list(text_string_to_metric_families(text))
 
 
-def metric(name: str, documentation: str, typ: str, *samples: Sample) -> Metric:
-    m = Metric(name, documentation, typ)
-    m.samples = list(samples)
-    return m
-
-
-def normalize(value: Any) -> Any:
-    """A comparable form that also distinguishes int from float and treats NaN as equal to NaN."""
-    if isinstance(value, float):
-        return ("float", "nan" if math.isnan(value) else value)
-    if isinstance(value, int):
-        return ("int", value)
-    if isinstance(value, dict):
-        return [(k, normalize(v)) for k, v in value.items()]  # label order matters too
-    if isinstance(value, (tuple, list)):
-        return [normalize(v) for v in value]
-    return value
-
-
-def families_form(families: Any) -> List[Any]:
-    return [(m.name, m.documentation, m.type, m.unit, normalize(m.samples)) for m in families]
-
-
-REFERENCE_CRASH = "prometheus_client failed with an error other than ValueError"
-
-
-def reference_outcome(text: str) -> Any:
-    try:
-        return families_form(pc_parser.text_string_to_metric_families(text))
-    except ValueError:
-        return ValueError
-    except Exception:  # e.g. comparing a float with a Timestamp; there is no answer to match
-        return REFERENCE_CRASH
-
-
-def pyrometer_outcome(text: str) -> Any:
-    try:
-        return families_form(text_string_to_metric_families(text))
-    except ValueError:
-        return ValueError
+pyrometer_outcome = partial(outcome, text_string_to_metric_families)
+reference_outcome = partial(ref_outcome, pc_parser.text_string_to_metric_families)
 
 
 # --- exact families ----------------------------------------------------------
@@ -308,25 +282,10 @@ def test_corpus_matches_prometheus_client(text: str) -> None:
 
 # --- differential: random collectors rendered by prometheus_client -------------
 
-LEGACY = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,5}", fullmatch=True)
-# A letter first, so that escaping to underscores cannot produce a reserved "__" name.
-UTF8 = st.text(alphabet=st.sampled_from("ab.é- Z_\"\\"), max_size=5).map(lambda s: "a" + s)
 LABEL_NAMES = st.lists(
     st.one_of(LEGACY, UTF8).filter(lambda s: not s.startswith("__") and s not in ("le", "quantile")),
     max_size=3, unique=True)
-# Separator-like characters are drawn often: they are what label scanning must get right.
-TEXT = st.text(alphabet=st.one_of(st.sampled_from(',="{}#\\\n\t '), st.characters(blacklist_categories=("Cs",))),
-               max_size=6)
-VALUE = st.one_of(st.integers(-5, 10**12), st.floats(allow_nan=True, allow_infinity=True))
 TIMESTAMP = st.one_of(st.none(), st.floats(-1e9, 4e9, allow_nan=False))
-
-
-class _Collector:
-    def __init__(self, families: List[Any]) -> None:
-        self._families = families
-
-    def collect(self) -> List[Any]:
-        return self._families
 
 
 @st.composite
@@ -338,12 +297,7 @@ def rendered_text(draw: Any) -> str:
         labels = draw(LABEL_NAMES)
         doc = draw(TEXT)
         kind = draw(st.sampled_from(["counter", "gauge", "summary", "histogram", "info", "stateset", "unknown"]))
-        family = {
-            "counter": pc_core.CounterMetricFamily, "gauge": pc_core.GaugeMetricFamily,
-            "summary": pc_core.SummaryMetricFamily, "histogram": pc_core.HistogramMetricFamily,
-            "info": pc_core.InfoMetricFamily, "stateset": pc_core.StateSetMetricFamily,
-            "unknown": pc_core.UnknownMetricFamily,
-        }[kind](name, doc, labels=labels)
+        family = PC_FAMILIES[kind](name, doc, labels=labels)
         for _ in range(draw(st.integers(0, 3))):
             values = [draw(TEXT) for _ in labels]
             ts = draw(TIMESTAMP)
@@ -361,7 +315,7 @@ def rendered_text(draw: Any) -> str:
                 family.add_metric(values, draw(VALUE), timestamp=ts)
         families.append(family)
     registry = prometheus_client.CollectorRegistry()
-    registry.register(_Collector(families))  # type: ignore[arg-type]
+    registry.register(Families(*families))  # type: ignore[arg-type]
     escaping = draw(st.sampled_from(["underscores", "allow-utf-8"]))
     return prometheus_client.generate_latest(registry, escaping=escaping).decode("utf-8")
 

@@ -10,20 +10,13 @@ from typing import List
 import pytest
 from pyrometer import exposition
 from pyrometer._text_format import generate_latest
-from pyrometer.metrics import Counter, Gauge
 from pyrometer.metrics_core import GaugeMetricFamily, Metric
 from pyrometer.openmetrics.exposition import ALLOWUTF8, UNDERSCORES
 from pyrometer.registry import CollectorRegistry
-
-
-class Broken:
-    """A collector whose collect() fails."""
-
-    def describe(self) -> List[Metric]:
-        return []
-
-    def collect(self) -> List[Metric]:
-        raise RuntimeError("collector exploded")
+from server_helpers import (
+    Broken,
+    populated_registry,  # noqa: F401 - the module's registry fixture
+)
 
 
 class Dotted:
@@ -34,14 +27,6 @@ class Dotted:
 
     def collect(self) -> List[Metric]:
         return [GaugeMetricFamily("my.dotted.gauge", "A dotted name.", value=1)]
-
-
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    reg = CollectorRegistry()
-    Counter("requests", "Requests served.", ["path"], registry=reg).labels("/a").inc(3)
-    Gauge("temperature", "Current temperature.", registry=reg).set(21.5)
-    return reg
 
 
 def test_content_equals_writer_output(tmp_path: Path, registry: CollectorRegistry) -> None:

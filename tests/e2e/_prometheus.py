@@ -1,7 +1,8 @@
 """Plumbing shared by the e2e modules: free ports, child processes, a real Prometheus and its HTTP query API.
 
 The e2e modules import it by name (``from _prometheus import ...``): pytest puts ``tests/e2e`` on ``sys.path``
-because the tests directories are not packages.
+because the tests directories are not packages. The process plumbing comes from ``process_helpers`` (shared
+with the integration tests) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -10,49 +11,23 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import IO, Any, Dict, Iterator, List, Optional
+
+# Re-exported for the e2e modules, which import everything from here.
+from process_helpers import answers as answers
+from process_helpers import children as children
+from process_helpers import free_port as free_port
+from process_helpers import request as request
+from process_helpers import wait as wait
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "example_apps"
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def request(port: int, method: str, path: str, headers: Optional[Dict[str, str]] = None,
-            body: Optional[bytes] = None) -> Tuple[int, bytes]:
-    """One HTTP request to 127.0.0.1:port; the status and body, error statuses included."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        with e:
-            return e.code, e.read()
-
-
-def wait(predicate: Callable[[], bool], timeout: float, what: str, log: Optional[Path] = None) -> None:
-    """Poll ``predicate`` until it holds; fail after ``timeout`` seconds with the tail of ``log``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{tail}")
 
 
 class Process:
@@ -82,22 +57,6 @@ class Process:
             self.proc.wait(10)
         finally:
             self._out.close()
-
-
-def children(pid: int) -> Set[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return {int(p) for p in f.read().split()}
-    except FileNotFoundError:  # pragma: no cover - kernels without CONFIG_PROC_CHILDREN
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-        return {int(p) for p in out.split()}
-
-
-def answers(port: int, path: str) -> bool:
-    try:
-        return request(port, "GET", path)[0] == 200
-    except OSError:
-        return False
 
 
 def wait_ready(server: Process, port: int, path: str, what: str, timeout: float = 40) -> None:

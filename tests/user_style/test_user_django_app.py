@@ -5,26 +5,15 @@ pytest-django configures Django's process-wide settings at start-up, while the m
 pytest (its pytest.ini and root conftest.py, which opts in to ``pyrometer.testing``) as a subprocess.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
+from process_helpers import run_django_project
 
 PROJECT = Path(__file__).parent / "django_shop"
 
 
 def test_django_view_with_module_level_metric_tested_twice_with_pytest_django():
     """Both tests of the project pass: the client fixture's requests are counted in each test's isolated registry."""
-    pytest.importorskip("django")
-    pytest.importorskip("pytest_django")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "DJANGO_SETTINGS_MODULE",
-                        "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(PROJECT / "pytest.ini"), "--rootdir", str(PROJECT), "-q",
-         str(PROJECT)],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    result = run_django_project(PROJECT, timeout=120)
     assert result.returncode == 0, f"django_shop suite failed:\n{result.stdout}\n{result.stderr}"
     assert result.stdout.splitlines()[-1].startswith("2 passed"), result.stdout

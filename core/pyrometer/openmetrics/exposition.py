@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sys import maxunicode
-from typing import Any, Callable, List
+from typing import Any, Callable, List, Optional
 
 from .. import metrics as _metrics
 from .._families import iter_families
@@ -174,16 +174,31 @@ def _write_builtin(out: List[str], m: Any) -> None:
     out.append(f"# HELP {name} {_escape_value(m._documentation)}\n# TYPE {name} {m._type}\n")
     if m._unit:
         out.append(f"# UNIT {name} {m._unit}\n")
-    created = _metrics._use_created
+    # Each child's _created line follows its other samples.
+    _write_children(out, out if _metrics._use_created else None, m, True)
+
+
+def _write_children(out: List[str], created: Optional[List[str]], m: Any, exemplars: bool) -> None:
+    """Append the samples of a built-in metric's children, for both text writers.
+
+    ``_created`` lines go to ``created`` (None: not written); ``exemplars`` appends each sample's exemplar.
+    """
+    name = m._name
     fmt = floatToGoString
     labels = m._label_string
-    if isinstance(m, Counter):
+    if isinstance(m, Counter) and exemplars:
         for c in m._children():
             lbl = labels(c)
             ex = c._value.get_exemplar()
             out.append(f"{name}_total{lbl} {fmt(c._value.get())}{_exemplar_str(ex) if ex else ''}\n")
-            if created:
-                out.append(f"{name}_created{lbl} {fmt(c._created)}\n")
+            if created is not None:
+                created.append(f"{name}_created{lbl} {fmt(c._created)}\n")
+    elif isinstance(m, Counter):  # no per-child exemplar work where the format has none
+        for c in m._children():
+            lbl = labels(c)
+            out.append(f"{name}_total{lbl} {fmt(c._value.get())}\n")
+            if created is not None:
+                created.append(f"{name}_created{lbl} {fmt(c._created)}\n")
     elif isinstance(m, Gauge):
         for c in m._children():
             out.append(f"{name}{labels(c)} {fmt(c._child_samples()[0][2])}\n")
@@ -193,23 +208,26 @@ def _write_builtin(out: List[str], m: Any) -> None:
         for c in m._children():
             lbl, head, tail = m._bucket_label_parts(c)
             counts, total = c._value.snapshot()
-            exemplars = c._value.exemplars()
-            for i, le in enumerate(les):
-                ex = exemplars[i] if exemplars else None
-                out.append(f'{name}_bucket{head}le="{le}"{tail} {fmt(counts[i])}{_exemplar_str(ex) if ex else ""}\n')
+            bucket_exemplars = c._value.exemplars() if exemplars else None
+            if bucket_exemplars:
+                for le, count, ex in zip(les, counts, bucket_exemplars):
+                    out.append(f'{name}_bucket{head}le="{le}"{tail} {fmt(count)}{_exemplar_str(ex) if ex else ""}\n')
+            else:  # the common case, kept free of per-bucket exemplar checks
+                for le, count in zip(les, counts):
+                    out.append(f'{name}_bucket{head}le="{le}"{tail} {fmt(count)}\n')
             out.append(f"{name}_count{lbl} {fmt(counts[-1])}\n")
             if nonneg:
                 out.append(f"{name}_sum{lbl} {fmt(total)}\n")
-            if created:
-                out.append(f"{name}_created{lbl} {fmt(c._created)}\n")
+            if created is not None:
+                created.append(f"{name}_created{lbl} {fmt(c._created)}\n")
     else:  # Summary
         for c in m._children():
             if m._quantile_spec is not None:
                 out.append(m._quantile_lines(c))
             lbl = labels(c)
             out.append(f"{name}_count{lbl} {fmt(c._count.get())}\n{name}_sum{lbl} {fmt(c._sum.get())}\n")
-            if created:
-                out.append(f"{name}_created{lbl} {fmt(c._created)}\n")
+            if created is not None:
+                created.append(f"{name}_created{lbl} {fmt(c._created)}\n")
 
 
 def generate_latest(registry: Collector, escaping: str = UNDERSCORES, version: str = "1.0.0") -> bytes:

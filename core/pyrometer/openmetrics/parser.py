@@ -51,12 +51,12 @@ from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tex
 
 from .._parse_common import (
     FAST_PAIR,
-    METRIC_NAME_RE,
     ParseError,
-    fast_labels,
+    fast_sample,
     iter_lines,
     line_error,
     parse_number,
+    sample_name,
     scan_labels,
     split_metadata,
     take_name_from_labels,
@@ -445,35 +445,17 @@ def _parse_timestamp(tok: str) -> _TypedTimestamp:
 
 def _parse_sample(line: str, native: bool) -> Sample:
     """Parse a sample line; ``native`` lets a ``{...}`` value be a native histogram."""
-    m = _FAST_SAMPLE.fullmatch(line)
-    if m is not None:
-        name, body, value, timestamp = m.groups()
-        labels = fast_labels(body) if body else {}
-        if labels is not None:
-            try:
-                number = parse_number(value)
-                ts = None if timestamp is None else _parse_timestamp(timestamp)
-            except ValueError:
-                pass  # the full scanner reports it (or reads a native histogram)
-            else:
-                return _new(Sample, (name, labels, number, ts, None, None))
-    return _parse_sample_slow(line, native)
+    return fast_sample(_FAST_SAMPLE.fullmatch(line), _parse_timestamp) or _parse_sample_slow(line, native)
 
 
 def _parse_sample_slow(line: str, native: bool) -> Sample:
     n = len(line)
-    if line[0] == "{":
-        name, i, braced = "", 1, True
-    else:
-        m = METRIC_NAME_RE.match(line)
-        if m is None:
-            raise ValueError("Invalid metric name")
-        name, i = m.group(), m.end()
-        braced = i < n and line[i] == "{"
-        if braced:
-            i += 1
-        elif i >= n or line[i] != " ":
-            raise ValueError("Expected labels or a space after the metric name")
+    name, i = sample_name(line)
+    braced = i < n and line[i] == "{"
+    if braced:
+        i += 1
+    elif i >= n or line[i] != " ":
+        raise ValueError("Expected labels or a space after the metric name")
     labels: Dict[str, str] = {}
     named_outside = bool(name)
     if braced:

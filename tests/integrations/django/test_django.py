@@ -7,26 +7,15 @@ stays off (``-p no:django`` in pyproject.toml) and other modules configure Djang
 their own way. The project's output is shown when it fails.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
+from process_helpers import run_django_project
 
 PROJECT = Path(__file__).parent / "project"
 
 
 def test_django_project_suite():
     """The Django test project's pytest-django suite passes in its own process with its own settings."""
-    pytest.importorskip("django")
-    pytest.importorskip("pytest_django")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "DJANGO_SETTINGS_MODULE",
-                        "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(PROJECT / "pytest.ini"), "--rootdir", str(PROJECT), "-q",
-         str(PROJECT)],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    result = run_django_project(PROJECT, timeout=300)
     assert result.returncode == 0, f"Django project suite failed:\n{result.stdout}\n{result.stderr}"
     assert " passed" in result.stdout.splitlines()[-1]

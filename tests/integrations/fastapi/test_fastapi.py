@@ -18,6 +18,7 @@ from pyrometer.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_
 from pyrometer.protection import Protection
 from pyrometer.testing import samples
 from pyrometer_fastapi import PrometheusMiddleware, instrument
+from thread_servers import serve_uvicorn
 
 with warnings.catch_warnings():
     # Starlette >= 1.x warns at import that its TestClient prefers the httpx2 package over httpx;
@@ -405,20 +406,9 @@ def test_bad_options_fail_at_instrument():
 
 def test_real_uvicorn_server_exact_totals():
     """Under a real uvicorn server, N requests give exact totals and /metrics answers over the socket."""
-    uvicorn = pytest.importorskip("uvicorn")
     registry = CollectorRegistry()
-    app = _app(registry)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="none",
-                            http="h11", loop="asyncio")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    port, stop = serve_uvicorn(_app(registry), lifespan="on")
     try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
             for i in range(20):
                 assert client.get(f"/items/{i}").status_code == 200
@@ -429,9 +419,7 @@ def test_real_uvicorn_server_exact_totals():
             # uvicorn closes a keep-alive connection after an app exception: this one goes last, alone.
             assert client.get("/boom").status_code == 500
     finally:
-        server.should_exit = True
-        thread.join(10)
-    assert not thread.is_alive()
+        stop()  # fails unless the server thread has ended
     assert 'http_requests_total{handler="/items/{item_id}",method="GET",status="200"} 20.0' in scrape
     assert samples("http_requests_total", registry) == [
         ({"handler": "/items/{item_id}", "method": "GET", "status": "200"}, 20.0),

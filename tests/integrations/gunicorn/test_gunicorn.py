@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
-from typing import Dict, Iterator, Set, Tuple
+from typing import Dict, Iterator, Tuple
 
 import pytest
+from process_helpers import answers, children, free_port, request, wait
 from pyrometer.parser import text_string_to_metric_families
 
 pytest.importorskip("gunicorn")
@@ -23,33 +21,10 @@ WORKERS = 4
 N = 120
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(port: int, path: str) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
-        return r.read().decode()
-
-
-def _children(pid: int) -> Set[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return {int(p) for p in f.read().split()}
-    except FileNotFoundError:  # pragma: no cover - kernels without CONFIG_PROC_CHILDREN
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-        return {int(p) for p in out.split()}
-
-
-def _wait(predicate, timeout: float = 20.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    status, body = request(port, "GET", path)
+    assert status == 200, (path, status, body)
+    return body.decode()
 
 
 def _scrape(port: int) -> Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]:
@@ -66,7 +41,7 @@ def gunicorn_server(tmp_path: Path) -> Iterator[Tuple[int, int, str]]:
     mpdir = tmp_path / "metrics"
     mpdir.mkdir()
     (mpdir / "w-1.keys").write_text("left over by a previous run\n")  # on_starting must clear it
-    port = _free_port()
+    port = free_port()
     conf = tmp_path / "gunicorn.conf.py"
     conf.write_text(
         "from pyrometer_gunicorn import on_starting, child_exit\n"
@@ -77,7 +52,7 @@ def gunicorn_server(tmp_path: Path) -> Iterator[Tuple[int, int, str]]:
     proc = subprocess.Popen([gunicorn, "-c", str(conf), "gunicorn_app:app"], env=env, cwd=str(HERE),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _wait(lambda: len(_children(proc.pid)) == WORKERS and _answers(port), what="gunicorn to start")
+        wait(lambda: len(children(proc.pid)) == WORKERS and answers(port, "/ping"), 20, "gunicorn to start")
         yield port, proc.pid, str(mpdir)
     finally:
         proc.terminate()
@@ -88,14 +63,6 @@ def gunicorn_server(tmp_path: Path) -> Iterator[Tuple[int, int, str]]:
             proc.wait()
         assert proc.stderr is not None
         proc.stderr.close()
-
-
-def _answers(port: int) -> bool:
-    try:
-        _get(port, "/ping")
-        return True
-    except OSError:
-        return False
 
 
 def test_exact_totals_across_a_killed_and_respawned_worker(gunicorn_server: Tuple[int, int, str]) -> None:
@@ -109,11 +76,11 @@ def test_exact_totals_across_a_killed_and_respawned_worker(gunicorn_server: Tupl
     assert before[("app_requests_total", (("path", "/work"),))] == N
     assert before[("app_latency_seconds_count", ())] == N + pings
 
-    victim = min(_children(master))
+    victim = min(children(master))
     os.kill(victim, signal.SIGKILL)
-    _wait(lambda: victim not in _children(master) and len(_children(master)) == WORKERS,
-          what="gunicorn to respawn the worker")
-    _wait(lambda: not os.path.exists(os.path.join(mpdir, f"w-{victim}.keys")), what="child_exit to fold the worker")
+    wait(lambda: victim not in children(master) and len(children(master)) == WORKERS, 20,
+         "gunicorn to respawn the worker")
+    wait(lambda: not os.path.exists(os.path.join(mpdir, f"w-{victim}.keys")), 20, "child_exit to fold the worker")
 
     for _ in range(N):
         _get(port, "/work")
@@ -124,7 +91,7 @@ def test_exact_totals_across_a_killed_and_respawned_worker(gunicorn_server: Tupl
     assert after[("app_latency_seconds_bucket", (("le", "0.1"),))] == 2 * N + pings
     assert after[("app_in_progress", ())] == 0.0
     up = {labels for (name, labels), v in after.items() if name == "app_worker_up"}
-    assert {dict(labels)["pid"] for labels in up} - {str(p) for p in _children(master)} == set()
+    assert {dict(labels)["pid"] for labels in up} - {str(p) for p in children(master)} == set()
     assert str(victim) not in {dict(labels)["pid"] for labels in up}
     assert os.path.exists(os.path.join(mpdir, "merged.db"))
 

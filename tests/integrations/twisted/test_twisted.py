@@ -5,14 +5,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any, Iterator, Tuple
 
 import pytest
 
 pytest.importorskip("twisted")
 
+from process_helpers import request as fetch
 from pyrometer import CollectorRegistry, generate_latest
 from pyrometer.http import HttpMetrics
 from pyrometer.testing import samples
@@ -138,17 +137,6 @@ def _serve(reactor: Any, site: InstrumentedSite) -> Tuple[int, Any]:
     return listening.getHost().port, listening
 
 
-def _get(port: int, path: str, method: str = "GET", data: Any = None, headers: Any = None) -> Tuple[int, bytes]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
-                                     headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.read()
-
-
 @pytest.fixture()
 def served(reactor: Any) -> Iterator[Any]:
     """Start an InstrumentedSite over the test tree: yields ``start(**options) -> (port, registry)``."""
@@ -178,8 +166,9 @@ def test_mixed_traffic_exact_series(reactor, served):
     port, registry = served(excluded_paths=["/health"])
     paths = ["/users", "/users/active", "/users/1", "/users/2", "/legacy", "/static/css/a.css",
              *[f"/scan/{i}/wp-admin.php?x={i}" for i in range(4)], "/users/nobody", "/boom", "/health"]
-    assert [_get(port, p)[0] for p in paths] == [200, 200, 200, 200, 200, 200, 404, 404, 404, 404, 404, 500, 200]
-    assert _get(port, "/users", method="POST", data=b"{}")[0] == 201
+    statuses = [fetch(port, "GET", p)[0] for p in paths]
+    assert statuses == [200, 200, 200, 200, 200, 200, 404, 404, 404, 404, 404, 500, 200]
+    assert fetch(port, "POST", "/users", body=b"{}")[0] == 201
     _sync(reactor)
     assert samples("http_requests_total", registry) == [
         ({"handler": "/users", "method": "GET", "status": "200"}, 1.0),
@@ -219,7 +208,7 @@ def test_mixed_traffic_exact_series(reactor, served):
 def test_deferred_resource_timed_to_finish(reactor, served):
     """A NOT_DONE_YET resource finished later by callLater is timed to finish(), with its final status."""
     port, registry = served(metrics=["requests", "duration", "in_progress", "response_size"])
-    assert _get(port, "/later") == (202, b"later")
+    assert fetch(port, "GET", "/later") == (202, b"later")
     _sync(reactor)
     base = {"method": "GET", "handler": "/later"}
     assert samples("http_requests_total", registry) == [
@@ -256,8 +245,8 @@ def test_group_status_and_extra_labels(reactor, served):
     """group_status gives 2xx/4xx; extra_labels functions receive the twisted Request."""
     port, registry = served(group_status=True, metrics=["requests"],
                             extra_labels={"agent": lambda r: (r.getHeader(b"x-agent") or b"-").decode()})
-    assert _get(port, "/users", headers={"X-Agent": "probe"})[0] == 200
-    assert _get(port, "/nothing")[0] == 404
+    assert fetch(port, "GET", "/users", headers={"X-Agent": "probe"})[0] == 200
+    assert fetch(port, "GET", "/nothing")[0] == 404
     _sync(reactor)
     assert samples("http_requests_total", registry) == [
         ({"agent": "probe", "handler": "/users", "method": "GET", "status": "2xx"}, 1.0),
@@ -268,11 +257,12 @@ def test_group_status_and_extra_labels(reactor, served):
 def test_metrics_resource_served_and_not_measured(reactor, served):
     """The MetricsResource in the tree serves the registry (OpenMetrics when asked) and is itself not measured."""
     port, registry = served()
-    assert _get(port, "/users/active")[0] == 200
-    status, body = _get(port, "/metrics")
+    assert fetch(port, "GET", "/users/active")[0] == 200
+    status, body = fetch(port, "GET", "/metrics")
     assert status == 200
     assert b'http_requests_total{handler="/users/active",method="GET",status="200"} 1.0\n' in body
-    status, om = _get(port, "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    status, om = fetch(port, "GET", "/metrics",
+                       headers={"Accept": "application/openmetrics-text; version=1.0.0"})
     assert status == 200 and om.endswith(b"# EOF\n")
     _sync(reactor)
     assert "/metrics" not in generate_latest(registry).decode()
@@ -294,7 +284,7 @@ def test_engine_and_request_factory(reactor):
     site = InstrumentedSite(root, Tagged, engine=engine, reactor=reactor)
     port, listening = _serve(reactor, site)
     try:
-        assert _get(port, "/a")[0] == 200
+        assert fetch(port, "GET", "/a")[0] == 200
         _sync(reactor)
     finally:
         blockingCallFromThread(reactor, listening.stopListening)
