@@ -1,8 +1,11 @@
-"""Run every workload on prometheus_client and pyrometer, interleaved, and print the ratio.
+"""Run every workload on its anchor and on pyrometer, interleaved, and print the ratio.
 
     python -m benchmarks            # full run
     python -m benchmarks --quick    # under a minute
     python -m benchmarks --json     # machine-readable
+
+The anchor is prometheus_client for the core workloads, and for the middleware
+rows the framework's peer exporter (each measured as overhead over a bare app).
 """
 
 from __future__ import annotations
@@ -13,20 +16,30 @@ import json
 import platform
 import statistics
 import sys
-from typing import Any, Dict, List
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from . import web
 from .workloads import WORKLOADS
 
 SCALE = {"ns": 1e9, "us": 1e6, "us/series": 1e6, "bytes": 1.0, "ms": 1e3}
+ANCHOR = "prometheus_client"
+
+# name -> (rows function(size, repeats, target), full size, quick size, target); size = requests per batch
+SUITES: Dict[str, Tuple[Callable[[int, int, str], List[Dict[str, Any]]], int, int, str]] = {
+    "Flask middleware overhead": (web.flask_rows, 20_000, 2_000, "20 us"),
+    "Django middleware overhead": (web.django_rows, 20_000, 2_000, "45 us"),
+    "FastAPI middleware overhead": (web.fastapi_rows, 20_000, 2_000, "38 us"),
+}
 
 
 def run(quick: bool, repeats: int, only: str = "") -> List[Dict[str, Any]]:
-    libs = {name: importlib.import_module(name) for name in ("prometheus_client", "pyrometer")}
+    libs = {name: importlib.import_module(name) for name in (ANCHOR, "pyrometer")}
     rows = []
     for label, (fn, full, small, unit, target) in WORKLOADS.items():
-        if only and only.lower() not in label.lower():
-            continue
         size = small if quick else full
+        if not size or (only and only.lower() not in label.lower()):
+            continue
         samples: Dict[str, List[float]] = {name: [] for name in libs}
         exact = True
         # Interleaved repeats, so drift of the machine hits both libraries alike.
@@ -35,10 +48,15 @@ def run(quick: bool, repeats: int, only: str = "") -> List[Dict[str, Any]]:
                 per, ok = fn(lib, size)
                 samples[name].append(per * SCALE[unit])
                 exact = exact and ok
-        anchor = statistics.median(samples["prometheus_client"])
+        anchor = statistics.median(samples[ANCHOR])
         ours = statistics.median(samples["pyrometer"])
-        rows.append({"workload": label, "unit": unit, "prometheus_client": anchor, "pyrometer": ours,
-                     "ratio": ours / anchor if anchor else None, "target": target, "exact": exact, "size": size})
+        rows.append({"workload": label, "unit": unit, "anchor": ANCHOR, "anchor_value": anchor, "pyrometer": ours,
+                     "ratio": ours / anchor if anchor else None, "target": target, "exact": exact, "size": size,
+                     "note": ""})
+    for label, (suite, full, small, target) in SUITES.items():
+        if only and only.lower() not in label.lower():
+            continue
+        rows += suite(small if quick else full, repeats, target)
     return rows
 
 
@@ -48,17 +66,31 @@ def _met(row: Dict[str, Any]) -> str:
         target = float(str(row["target"]).split()[0])
     except ValueError:
         return "-"
+    if row["pyrometer"] is None:
+        return "-"
     return "yes" if row["pyrometer"] <= target else "NO"
 
 
+def _value(value: Optional[float], unit: str, overhead: bool) -> str:
+    if value is None:
+        return ""
+    return f"{'+' if overhead and value >= 0 else ''}{value:.1f} {unit}"
+
+
 def _table(rows: List[Dict[str, Any]]) -> str:
-    head = (f"{'workload':40} {'prometheus_client':>18} {'pyrometer':>12} {'ratio':>7}  {'target':>10}  met  "
-            "exact")
+    width = max([len("workload")] + [len(r["workload"]) for r in rows])
+    head = (f"{'workload':{width}} {'anchor':>14} {'pyrometer':>14} {'ratio':>6}  {'target':>9}  met  exact  "
+            "anchor / note")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['workload']:40} {r['prometheus_client']:>14.1f} {r['unit']:<3} {r['pyrometer']:>8.1f} "
-                     f"{r['unit']:<3} {r['ratio']:>6.2f}x  <= {r['target']:>8}  {_met(r):>3}  "
-                     f"{'yes' if r['exact'] else 'NO'}")
+        overhead = "bare" in r
+        ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-"
+        note = r["anchor"] + (f" ({r['note']})" if r["note"] else "")
+        if overhead and r.get("bare") is not None:
+            note += f"; bare app {r['bare']:.1f} us/request"
+        lines.append(f"{r['workload']:{width}} {_value(r['anchor_value'], r['unit'], overhead):>14} "
+                     f"{_value(r['pyrometer'], r['unit'], overhead):>14} {ratio:>6}  <= {r['target']:>6}  "
+                     f"{_met(r):>3}  {'yes' if r['exact'] else 'NO':>5}  {note}")
     return "\n".join(lines)
 
 
@@ -69,12 +101,17 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--only", default="", help="run workloads whose name contains this text")
     args = ap.parse_args(argv)
+    start = time.perf_counter()
     rows = run(args.quick, args.repeats or (3 if args.quick else 5), args.only)
+    elapsed = time.perf_counter() - start
     if args.json:
-        print(json.dumps({"python": platform.python_version(), "rows": rows}, indent=2))
+        print(json.dumps({"python": platform.python_version(), "seconds": round(elapsed, 1), "rows": rows},
+                         indent=2))
     else:
-        print(f"CPython {platform.python_version()} on {platform.machine()}, medians of interleaved repeats")
+        print(f"CPython {platform.python_version()} on {platform.machine()}, medians of interleaved repeats; "
+              f"middleware rows: extra microseconds per request over a bare app")
         print(_table(rows))
+        print(f"({elapsed:.0f} s)")
     return 0 if all(r["exact"] for r in rows) else 1
 
 

@@ -73,13 +73,13 @@ class Timer:
     known only once the work is done.
     """
 
-    __slots__ = ("_callback", "_callback_name", "_metric", "_start", "duration")
+    __slots__ = ("_callback_name", "_metric", "_start", "duration")
 
     def __init__(self, metric: Any, callback_name: str) -> None:
+        # The callback is looked up once, at exit (labels() may have moved it by then), not here too:
+        # `with h.time():` builds a Timer per use, so construction is on the hot path.
         self._metric = metric
         self._callback_name = callback_name
-        # Bound once: `with h.time():` is a hot path and getattr per exit shows in profiles.
-        self._callback = getattr(metric, callback_name)
         self.duration: Optional[float] = None
 
     def _new_timer(self) -> Timer:
@@ -95,12 +95,11 @@ class Timer:
         if duration < 0:  # the clock is monotonic, but keep the contract explicit
             duration = 0.0
         self.duration = duration
-        self._callback(duration)
+        getattr(self._metric, self._callback_name)(duration)
 
     def labels(self, *args: Any, **kw: Any) -> None:
         """Report to the child with these label values."""
         self._metric = self._metric.labels(*args, **kw)
-        self._callback = getattr(self._metric, self._callback_name)
 
     def __call__(self, f: F) -> F:
         # A decorated function may run concurrently, so each call gets its own timer.
