@@ -173,7 +173,12 @@ class MetricWrapperBase(Collector):
                 "can not chain calls to .labels()")
         if len(labelvalues) != len(self._labelnames):
             raise ValueError("Incorrect label count")
-        key = tuple([v if type(v) is str else str(v) for v in labelvalues])
+        # A plain loop, not a comprehension (a function call in 3.11): label values are nearly always str already.
+        key = labelvalues
+        for v in labelvalues:
+            if type(v) is not str:
+                key = tuple([v if type(v) is str else str(v) for v in labelvalues])
+                break
         folded = warn = False
         with self._lock:
             metrics = self._metrics
