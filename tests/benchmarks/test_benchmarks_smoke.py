@@ -162,3 +162,15 @@ def test_overhead_rows_subtract_the_bare_median():
     assert round(row["pyrometer"], 6) == 10.0 and round(row["anchor_value"], 6) == 30.0
     assert round(row["ratio"], 6) == round(10 / 30, 6)
     assert row["exact"] is False and row["note"] == ""
+
+
+def test_quick_mode_measures_what_prometheus_client_cannot_do(quick_rows: List[Dict[str, Any]]):
+    """Native observe() is measured against pyrometer's classic observe() (a ratio target), quantiles without one."""
+    rows = {r["workload"]: r for r in quick_rows}
+    native = rows["native Histogram.observe() vs classic"]
+    assert native["anchor"] == "pyrometer classic observe()" and native["target"] == "1.5x"
+    assert runner._met(native) == ("yes" if native["ratio"] <= 1.5 else "NO")
+    quantiles = rows["Summary.observe() with 3 quantile objectives"]
+    assert runner._met(quantiles) == "-"
+    for row in (native, quantiles):
+        assert row["anchor_value"] > 0 and row["pyrometer"] > 0 and row["exact"] is True, row
