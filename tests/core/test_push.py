@@ -21,6 +21,7 @@ from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
 import pytest
+from pki_helpers import make_pki
 from pyrometer import _push
 from pyrometer._push import (
     PushConnectionError,
@@ -377,32 +378,16 @@ def test_basic_auth(auth_gateway: _Gateway) -> None:
     info.value.close()
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def _make_certs(d: Path) -> None:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, all EC P-256."""
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca", cwd=d)
-    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    for name, ext in (("server", ["-extfile", "server.ext"]), ("client", [])):
-        _openssl("req", "-new", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                 "-days", "2", "-out", f"{name}.crt", *ext, cwd=d)
-
-
 @pytest.fixture(scope="module")
 def tls_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[_Gateway, Path]]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl command not found; it makes the test certificates")
+    pytest.importorskip("cryptography")
     d = tmp_path_factory.mktemp("tls-gateway")
-    _make_certs(d)
+    make_pki(d)
     config = d / "web.yml"
     config.write_text(
         "tls_server_config:\n"
         f"  cert_file: {d / 'server.crt'}\n  key_file: {d / 'server.key'}\n"
-        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {d / 'ca.crt'}\n"
+        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {d / 'test-ca.crt'}\n"
     )
     gw = _Gateway(d, f"--web.config.file={config}", scheme="https")
     yield gw, d
@@ -415,9 +400,9 @@ def test_tls_client_certificate(tls_gateway: Tuple[_Gateway, Path]) -> None:
     gw, d = tls_gateway
 
     handler = partial(tls_auth_handler, certfile=str(d / "client.crt"), keyfile=str(d / "client.key"),
-                      cafile=str(d / "ca.crt"))
+                      cafile=str(d / "test-ca.crt"))
     push_to_gateway(gw.url, "tls", _registry(pyr_tls=5), handler=handler)
-    context = ssl.create_default_context(cafile=str(d / "ca.crt"))
+    context = ssl.create_default_context(cafile=str(d / "test-ca.crt"))
     context.load_cert_chain(str(d / "client.crt"), str(d / "client.key"))
     assert _values(_scrape(gw.url, context=context), "tls") == {"pyr_tls": 5}
     with pytest.raises(URLError):
