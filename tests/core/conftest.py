@@ -11,6 +11,10 @@ import pytest
 from pyrometer import validation, values
 from pyrometer.registry import CollectorRegistry
 
+# pyrometer's pytest fixtures, as a user's conftest imports them (test_testing.py checks them); a test module's
+# pytest_plugins would re-import the already imported plugin module, which pytest 8 warns about.
+from pyrometer.testing import metrics_delta, metrics_multiprocess_dir, metrics_registry  # noqa: F401
+
 
 @pytest.fixture
 def registry() -> CollectorRegistry:

@@ -13,8 +13,6 @@ from pyrometer.openmetrics.exposition import generate_latest as generate_openmet
 from pyrometer.registry import DuplicateTimeseries
 from pyrometer.testing import MetricsDelta, assert_exposition_equal, isolated_registry, sample_value
 
-pytest_plugins = ["pyrometer.testing"]
-
 APP_MODULE = '''
 from pyrometer import Counter
 jobs = Counter("testing_app_jobs", "Jobs done.", ["kind"])
