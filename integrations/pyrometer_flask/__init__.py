@@ -75,7 +75,7 @@ class FlaskMetrics:
             disable_compression=self._disable_compression, request_factory=request_for_labels)
         # First of the app's before_request functions: one registered earlier may answer the request
         # itself (a login check), and the route and in-progress gauge must be known by then.
-        app.before_request_funcs.setdefault(None, []).insert(0, _route_known)
+        app.before_request_funcs.setdefault(None, []).insert(0, _route_known_hook(app.view_functions))
         app.after_request(_body_known)
         # A signal that fires only for unhandled exceptions costs nothing on other requests; a teardown
         # function runs on every one (about 1 µs). Flask 2.2 without blinker has no working signals.
@@ -142,20 +142,24 @@ class FlaskMetrics:
         return decorate
 
 
-def _route_known() -> None:
-    # One resolution of the `request` proxy, not one per attribute: each costs about a microsecond.
-    req = request._get_current_object()  # type: ignore[attr-defined]
-    environ = req.environ
-    timer = environ.get(TIMER_KEY)
-    if timer is None:
-        return
-    endpoint = req.endpoint
-    view = current_app.view_functions.get(endpoint) if endpoint else None
-    if view is not None and getattr(view, _UNTRACKED, False):
-        environ[SKIP_KEY] = True  # no series at all for this view, not even in-progress
-        return
-    rule = req.url_rule
-    timer.set_handler(str(rule.rule) if rule is not None else _template())
+def _route_known_hook(view_functions: Dict[str, Any]) -> Callable[[], None]:
+    """The app's first before_request function: the route is known, the request is in progress."""
+    def route_known() -> None:
+        # One resolution of the `request` proxy, not one per attribute: each costs about a microsecond.
+        # The app's view table is bound here for the same reason (no `current_app` proxy per request).
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        environ = req.environ
+        timer = environ.get(TIMER_KEY)
+        if timer is None:
+            return
+        endpoint = req.endpoint
+        view = view_functions.get(endpoint) if endpoint else None
+        if view is not None and getattr(view, _UNTRACKED, False):
+            environ[SKIP_KEY] = True  # no series at all for this view, not even in-progress
+            return
+        rule = req.url_rule
+        timer.set_handler(str(rule.rule) if rule is not None else _template())
+    return route_known
 
 
 def _template() -> Optional[str]:
