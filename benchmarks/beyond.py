@@ -61,33 +61,36 @@ def _row(label: str, anchor: str, anchor_ns: List[float], ours_ns: List[float], 
             "ratio": p / a if a else None, "target": target, "exact": exact, "size": size, "note": ""}
 
 
-def native_rows(size: int, repeats: int, target: str) -> List[Dict[str, Any]]:
-    """Native ``observe()`` against classic ``observe()``, both pyrometer, interleaved."""
+def _interleaved_row(label: str, anchor: str, make_anchor: Callable[[], Any], make_ours: Callable[[], Any],
+                     size: int, repeats: int, target: str) -> Dict[str, Any]:
+    """``observe()`` of a fresh anchor metric and a fresh pyrometer one over the same values, interleaved.
+
+    Each repeat times both on new metrics, one after the other, so drift of the machine hits both alike; the
+    row is exact when every metric ends with a count of ``size``.
+    """
     values = _values(size)
-    classic_ns: List[float] = []
-    native_ns: List[float] = []
+    anchor_ns: List[float] = []
+    ours_ns: List[float] = []
     exact = True
     for _ in range(repeats):
-        classic = pyrometer.Histogram("bench_classic", "d", registry=None)
-        native = pyrometer.Histogram("bench_native", "d", registry=None, native=True)
-        classic_ns.append(_observe_all(classic.observe, values) * NS)
-        native_ns.append(_observe_all(native.observe, values) * NS)
-        exact = exact and _count(classic) == size and _count(native) == size
-    return [_row("native Histogram.observe() vs classic", "pyrometer classic observe()", classic_ns, native_ns,
-                 target, exact, size)]
+        theirs, ours = make_anchor(), make_ours()
+        anchor_ns.append(_observe_all(theirs.observe, values) * NS)
+        ours_ns.append(_observe_all(ours.observe, values) * NS)
+        exact = exact and _count(theirs) == size and _count(ours) == size
+    return _row(label, anchor, anchor_ns, ours_ns, target, exact, size)
+
+
+def native_rows(size: int, repeats: int, target: str) -> List[Dict[str, Any]]:
+    """Native ``observe()`` against classic ``observe()``, both pyrometer, interleaved."""
+    return [_interleaved_row("native Histogram.observe() vs classic", "pyrometer classic observe()",
+                             lambda: pyrometer.Histogram("bench_classic", "d", registry=None),
+                             lambda: pyrometer.Histogram("bench_native", "d", registry=None, native=True),
+                             size, repeats, target)]
 
 
 def summary_quantile_rows(size: int, repeats: int, target: str) -> List[Dict[str, Any]]:
     """``Summary`` with objectives (pyrometer) against a ``Summary`` without (prometheus_client)."""
-    values = _values(size)
-    plain_ns: List[float] = []
-    quantile_ns: List[float] = []
-    exact = True
-    for _ in range(repeats):
-        plain = prometheus_client.Summary("bench_plain", "d", registry=None)
-        quantiles = pyrometer.Summary("bench_quantiles", "d", registry=None, objectives=OBJECTIVES)
-        plain_ns.append(_observe_all(plain.observe, values) * NS)
-        quantile_ns.append(_observe_all(quantiles.observe, values) * NS)
-        exact = exact and _count(plain) == size and _count(quantiles) == size
-    return [_row("Summary.observe() with 3 quantile objectives", "prometheus_client, no quantiles", plain_ns,
-                 quantile_ns, target, exact, size)]
+    return [_interleaved_row("Summary.observe() with 3 quantile objectives", "prometheus_client, no quantiles",
+                             lambda: prometheus_client.Summary("bench_plain", "d", registry=None),
+                             lambda: pyrometer.Summary("bench_quantiles", "d", registry=None, objectives=OBJECTIVES),
+                             size, repeats, target)]

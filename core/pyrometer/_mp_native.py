@@ -65,7 +65,9 @@ from ._native_histogram import (
     _FROZEN,
     SCHEMA_MAX,
     SCHEMA_MIN,
+    BucketLimit,
     Layout,
+    LockedObserve,
     NativeConfig,
     NativeCount,
     _layout,
@@ -218,7 +220,7 @@ def compact_folded(table: Dict[str, Tuple[List[Any], array]]) -> None:
 
 # -- the worker side -----------------------------------------------------------
 
-class MultiProcessNativeState:
+class MultiProcessNativeState(BucketLimit):
     """One native histogram child's counts in this process's multiprocess files.
 
     The same interface as ``_native_histogram.NativeHistogramState`` (``observe``, ``snapshot``,
@@ -376,38 +378,17 @@ class MultiProcessNativeState:
         a[self._hist + 2 * ci] += 1.0
         a[self._sum] += amount
 
-    # -- the bucket limit -----------------------------------------------------
+    # -- the bucket limit: the hooks of BucketLimit -----------------------------
 
-    def _limit(self, amount: float, ci: int) -> None:
-        """Reset, else widen the zero bucket, else lower the schema, until the buckets fit (single-process order)."""
-        config = self._config
-        layout = self._layout
-        self._layout = _FROZEN
-        try:
-            if config.min_reset_duration is not None and self._now() - self._last_reset >= config.min_reset_duration:
-                self._reset()
-                layout = self._layout
-                self._layout = _FROZEN
-                self._add(amount, ci, layout)  # keep the observation that overflowed
-                return
-            zt, schema = layout[0], layout[1]
-            while len(self._pos) + len(self._neg) > config.max_buckets:
-                widened = self._widen_zero_bucket(zt, schema)
-                if widened is not None:
-                    zt = widened
-                elif schema > SCHEMA_MIN:
-                    schema -= 1
-                    self._pos = self._halve(self._pos, schema, 1)
-                    self._neg = self._halve(self._neg, schema, -1)
-                else:
-                    break
-            a = self._a
-            # Announce the new layout before observers use it: a scrape then reduces and folds the old slots.
-            a[self._meta + 2] = max(a[self._meta + 2], zt)
-            a[self._meta + 4] = max(a[self._meta + 4], coarseness(schema))
-            layout = _layout(zt, schema)
-        finally:
-            self._layout = layout
+    def _announce(self, zero_threshold: float, schema: int) -> None:
+        # Before observers use the new layout: a scrape then reduces and folds the old slots.
+        a = self._a
+        a[self._meta + 2] = max(a[self._meta + 2], zero_threshold)
+        a[self._meta + 4] = max(a[self._meta + 4], coarseness(schema))
+
+    def _halve_buckets(self, schema: int) -> None:
+        self._pos = self._halve(self._pos, schema, 1)
+        self._neg = self._halve(self._neg, schema, -1)
 
     def _halve(self, buckets: Dict[int, Optional[int]], schema: int, sign: int) -> Dict[int, Optional[int]]:
         """The bucket map at the next coarser ``schema``: counts stay in their old slots, new ones come lazily."""
@@ -417,16 +398,10 @@ class MultiProcessNativeState:
             out[key] = self._slots.get((schema, sign, key))
         return out
 
-    def _widen_zero_bucket(self, zt: float, schema: int) -> Optional[float]:
-        if zt >= self._config.max_zero_threshold or not (self._pos or self._neg):
-            return None
-        smallest = min(min(self._pos, default=1 << 62), min(self._neg, default=1 << 62))
-        new_zt = upper_bound(smallest, schema)
-        if new_zt > self._config.max_zero_threshold:
-            return None
-        self._pos.pop(smallest, None)
-        self._neg.pop(smallest, None)
-        return new_zt
+    def _merge_into_zero(self, index: int) -> None:
+        # The counts stay in their slots: the stored threshold makes the scrape fold them (module docstring).
+        self._pos.pop(index, None)
+        self._neg.pop(index, None)
 
     def _reset(self) -> None:
         a = self._a
@@ -512,17 +487,10 @@ class MultiProcessNativeState:
         return schema, threshold, zero, pos, neg
 
 
-class _LockedMultiProcessNativeState(MultiProcessNativeState):
+class _LockedMultiProcessNativeState(LockedObserve, MultiProcessNativeState):
     """Every observation under the lock, for interpreters where ``+=`` on a slot is not atomic."""
 
     __slots__ = ()
-
-    def observe(self, amount: float, exemplar: Optional[Dict[str, str]] = None) -> None:
-        classic = self._classic
-        ci = 0 if classic is None else bisect_left(classic, amount)
-        self._observe_locked(amount, ci)
-        if exemplar:
-            self.set_exemplar(ci if amount == amount else self._n - 1, self._make_exemplar(exemplar, amount))
 
 
 StateClass = MultiProcessNativeState if values._GIL_ATOMIC else _LockedMultiProcessNativeState

@@ -203,7 +203,88 @@ class NativeConfig:
         self.max_zero_threshold = float(max_zero_threshold)
 
 
-class NativeHistogramState:
+class BucketLimit:
+    """The bucket limit of a native state, shared by the local and the multiprocess one.
+
+    The subclass holds ``_config``, ``_layout``, ``_pos``, ``_neg``, ``_last_reset`` and ``_now``, adds an
+    observation under the lock with ``_add(amount, ci, layout)`` and supplies the hooks that differ: how a reset
+    clears (``_reset``, which also sets ``_layout`` and ``_last_reset``), how the bucket maps move to the next
+    coarser schema (``_halve_buckets``), where the counts of a bucket merged into the zero bucket go
+    (``_merge_into_zero``) and how the new layout is made known (``_announce``). Called only with ``_lock``
+    held; no observe fast path calls into it.
+    """
+
+    __slots__ = ()
+
+    _config: NativeConfig
+    _layout: Layout
+    _pos: Dict[int, Any]
+    _neg: Dict[int, Any]
+    _last_reset: float
+    _now: Callable[[], float]
+
+    def _limit(self, amount: float, ci: int) -> None:
+        """Bring the bucket count down to the maximum: reset, else widen the zero bucket, else halve the resolution.
+
+        The Go client's order. Where Go applies one step per observation, this repeats until the count fits or
+        nothing is left to do (schema -4 with a zero bucket that may not grow further).
+        """
+        config = self._config
+        layout = self._layout
+        self._layout = _FROZEN
+        try:
+            if config.min_reset_duration is not None and self._now() - self._last_reset >= config.min_reset_duration:
+                self._reset()
+                layout = self._layout
+                self._layout = _FROZEN
+                self._add(amount, ci, layout)  # keep the observation that overflowed
+                return
+            zt, schema = layout[0], layout[1]
+            while len(self._pos) + len(self._neg) > config.max_buckets:
+                widened = self._widen_zero_bucket(zt, schema)
+                if widened is not None:
+                    zt = widened
+                elif schema > SCHEMA_MIN:
+                    schema -= 1
+                    self._halve_buckets(schema)
+                else:
+                    break
+            self._announce(zt, schema)
+            layout = _layout(zt, schema)
+        finally:
+            self._layout = layout
+
+    def _widen_zero_bucket(self, zt: float, schema: int) -> Optional[float]:
+        """Merge the bucket(s) closest to zero into the zero bucket if the max zero threshold allows; the new one."""
+        if zt >= self._config.max_zero_threshold or not (self._pos or self._neg):
+            return None
+        smallest = min(min(self._pos, default=sys.maxsize), min(self._neg, default=sys.maxsize))
+        new_zt = upper_bound(smallest, schema)
+        if new_zt > self._config.max_zero_threshold:
+            return None
+        self._merge_into_zero(smallest)
+        return new_zt
+
+    def _add(self, amount: float, ci: int, layout: Layout) -> None:
+        raise NotImplementedError
+
+    def _reset(self) -> None:
+        """Start the series afresh at the configured layout (sets ``_layout`` and ``_last_reset``)."""
+        raise NotImplementedError
+
+    def _halve_buckets(self, schema: int) -> None:
+        """Replace ``_pos`` and ``_neg`` by their maps at ``schema``, one coarser than theirs."""
+        raise NotImplementedError
+
+    def _merge_into_zero(self, index: int) -> None:
+        """Drop bucket ``index`` of both signs, its counts now belonging to the zero bucket."""
+        raise NotImplementedError
+
+    def _announce(self, zero_threshold: float, schema: int) -> None:
+        """Make the new layout known before observers use it (nothing to do for the local state)."""
+
+
+class NativeHistogramState(BucketLimit):
     """Classic bucket counts, sum, zero bucket and sparse native buckets of one histogram child.
 
     Exposes the same ``snapshot()``/``exemplars()``/``set_exemplar()`` as the classic counts, so the text
@@ -314,50 +395,18 @@ class NativeHistogramState:
         self._counts[ci] += 1
         self._sum += amount
 
-    # -- the bucket limit -----------------------------------------------------
+    # -- the bucket limit: the hooks of BucketLimit -----------------------------
 
-    def _limit(self, amount: float, ci: int) -> None:
-        """Bring the bucket count down to the maximum: reset, else widen the zero bucket, else halve the resolution.
+    def _reset(self) -> None:
+        self._clear()
+        self._last_reset = self._now()
 
-        The Go client's order. Where Go applies one step per observation, this repeats until the count fits or
-        nothing is left to do (schema -4 with a zero bucket that may not grow further).
-        """
-        config = self._config
-        layout = self._layout
-        self._layout = _FROZEN
-        try:
-            if config.min_reset_duration is not None and self._now() - self._last_reset >= config.min_reset_duration:
-                self._clear()
-                layout = self._layout
-                self._last_reset = self._now()
-                self._layout = _FROZEN
-                self._add(amount, ci, layout)  # keep the observation that overflowed
-                return
-            zt, schema = layout[0], layout[1]
-            while len(self._pos) + len(self._neg) > config.max_buckets:
-                widened = self._widen_zero_bucket(zt, schema)
-                if widened is not None:
-                    zt = widened
-                elif schema > SCHEMA_MIN:
-                    schema -= 1
-                    self._pos = _halve(self._pos)
-                    self._neg = _halve(self._neg)
-                else:
-                    break
-            layout = _layout(zt, schema)
-        finally:
-            self._layout = layout
+    def _halve_buckets(self, schema: int) -> None:
+        self._pos = _halve(self._pos)
+        self._neg = _halve(self._neg)
 
-    def _widen_zero_bucket(self, zt: float, schema: int) -> Optional[float]:
-        """Merge the bucket(s) closest to zero into the zero bucket if the max zero threshold allows; the new one."""
-        if zt >= self._config.max_zero_threshold or not (self._pos or self._neg):
-            return None
-        smallest = min(min(self._pos, default=sys.maxsize), min(self._neg, default=sys.maxsize))
-        new_zt = upper_bound(smallest, schema)
-        if new_zt > self._config.max_zero_threshold:
-            return None
-        self._zero += self._pos.pop(smallest, 0) + self._neg.pop(smallest, 0)
-        return new_zt
+    def _merge_into_zero(self, index: int) -> None:
+        self._zero += self._pos.pop(index, 0) + self._neg.pop(index, 0)
 
     # -- reading --------------------------------------------------------------
 
@@ -415,17 +464,34 @@ class NativeHistogramState:
         return layout[1], layout[0], zero, pos, neg
 
 
-class _LockedNativeHistogramState(NativeHistogramState):
-    """``NativeHistogramState`` for interpreters where the lock-free path is not atomic (see module docstring)."""
+class LockedObserve:
+    """Every observation under the state's lock, for interpreters where the lock-free path is not atomic.
+
+    Mixed in before a native state class, whose ``_classic``, ``_observe_locked`` and exemplar methods it uses.
+    """
 
     __slots__ = ()
 
+    _classic: Optional[List[float]]
+    _make_exemplar: Callable[[Dict[str, str], float], Exemplar]
+    _observe_locked: Callable[[float, int], None]
+    set_exemplar: Callable[[int, Exemplar], None]
+
     def observe(self, amount: float, exemplar: Optional[Dict[str, str]] = None) -> None:
+        """Record one observation under the lock."""
         classic = self._classic
         ci = 0 if classic is None else bisect_left(classic, amount)
         self._observe_locked(amount, ci)
         if exemplar:
-            self.set_exemplar(ci if amount == amount else len(self._counts) - 1, self._make_exemplar(exemplar, amount))
+            # NaN belongs to the +Inf classic bucket, the last one (the only one when there is no bisection).
+            index = ci if amount == amount else (0 if classic is None else len(classic) - 1)
+            self.set_exemplar(index, self._make_exemplar(exemplar, amount))
+
+
+class _LockedNativeHistogramState(LockedObserve, NativeHistogramState):
+    """``NativeHistogramState`` for interpreters where the lock-free path is not atomic (see module docstring)."""
+
+    __slots__ = ()
 
 
 def _halve(buckets: Dict[int, int]) -> Dict[int, int]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from typing import Any, List
 
 import pytest
+from metric_helpers import hammer
 from pyrometer.exposition import generate_latest
 from pyrometer.metrics import Counter, Enum, Gauge, Histogram, Info, Summary
 from pyrometer.multiprocess import MultiProcessCollector
@@ -220,16 +220,7 @@ def test_concurrent_creation_keeps_exactly_the_limit(registry: CollectorRegistry
         for i in range(per_thread):
             c.labels(f"{t}-{i}").inc()
 
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-    finally:
-        sys.setswitchinterval(old)
+    hammer(work, threads)
     keys = _keys(c)
     assert len(keys) == limit + 1
     assert keys.count(("_OTHER",)) == 1

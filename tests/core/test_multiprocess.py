@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
-import threading
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
 import pyrometer
 import pytest
-from pyrometer import multiprocess, values
+from metric_helpers import hammer
+from pyrometer import _mp_read, multiprocess, values
 from pyrometer.exposition import generate_latest, make_wsgi_app
 from pyrometer.registry import CollectorRegistry
 
@@ -45,6 +44,20 @@ def run(target: Callable[..., Any], args_list: List[Tuple[Any, ...]], method: st
         p.join(60)
         assert p.exitcode == 0
     return [p.pid for p in procs]  # type: ignore[misc]
+
+
+def count_parses(monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """From now on, append to the returned list how many key lines each scrape's ``parse_lines`` call decodes."""
+    parsed: List[int] = []
+    real = _mp_read.parse_lines
+
+    def counting(data: bytes, start: int, name: str) -> Any:
+        lines, end = real(data, start, name)
+        parsed.append(len(lines))
+        return lines, end
+
+    monkeypatch.setattr(_mp_read, "parse_lines", counting)
+    return parsed
 
 
 def _traffic(n: int) -> None:
@@ -245,20 +258,13 @@ def test_threads_in_one_worker_lose_no_increment(mpdir: str, monkeypatch: pytest
     if locked:
         assert isinstance(c._value, _mp_store.LockedMultiProcessCell)
         assert isinstance(h._value, _mp_store.LockedMultiProcessHistogramCounts)
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        def work() -> None:
-            for _ in range(4000):
-                c.inc()
-                h.observe(0.5)
-        threads = [threading.Thread(target=work) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(old)
+
+    def work(_k: int) -> None:
+        for _ in range(4000):
+            c.inc()
+            h.observe(0.5)
+
+    hammer(work)
     got = scrape(mpdir)
     assert got[("t_total", ())] == 32000.0
     assert got[("th_count", ())] == 32000.0 and got[("th_sum", ())] == 16000.0

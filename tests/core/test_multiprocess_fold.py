@@ -12,7 +12,7 @@ from typing import Any, Callable, List
 import pyrometer
 import pytest
 from pyrometer import _mp_read, multiprocess, values
-from test_multiprocess import run, scrape
+from test_multiprocess import count_parses, run, scrape
 
 
 def _total(path: str, name: str = "work_total") -> float:
@@ -256,15 +256,7 @@ def test_scrape_decodes_each_key_line_once(mpdir: str, monkeypatch: pytest.Monke
     c = pyrometer.Counter("mine", "M.", ["l"], registry=None)
     c.labels("a").inc()
     scrape(mpdir)
-    parsed: List[int] = []
-    real = _mp_read.parse_lines
-
-    def counting(data: bytes, start: int, name: str) -> Any:
-        lines, end = real(data, start, name)
-        parsed.append(len(lines))
-        return lines, end
-
-    monkeypatch.setattr(_mp_read, "parse_lines", counting)
+    parsed = count_parses(monkeypatch)
     scrape(mpdir)
     assert sum(parsed) == 0
     c.labels("b").inc()

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import math
 import os
-import sys
-import threading
 from collections import Counter as Tally
 from typing import Any, Dict, List, Sequence, Tuple
 
 import pyrometer
 import pytest
-from native._metrics_proto import decode
+from metric_helpers import hammer
+from native._metrics_proto import absolute, decode
 from pyrometer import _mp_native, _mp_read, _native_histogram, multiprocess
 from pyrometer._protobuf import generate_latest as protobuf_latest
 from pyrometer.exposition import generate_latest
 from pyrometer.metrics import _exemplar
 from pyrometer.registry import CollectorRegistry
-from test_multiprocess import run, scrape
+from test_multiprocess import count_parses, run, scrape
 
 
 def _registry(path: str) -> CollectorRegistry:
@@ -113,27 +112,12 @@ def test_same_schema_sums_bucket_for_bucket(mpdir: str) -> None:
     neg = Tally(_native_histogram.bucket_index(v, 3) for v in finite if v < 0)
     assert (h.schema, h.zero_count, h.sample_count) == (3, 1, len(values))
     assert math.isnan(h.sample_sum)  # NaN is in the sum, like the Go client
-    assert _absolute(h.positive_span, h.positive_delta) == dict(pos)
-    assert _absolute(h.negative_span, h.negative_delta) == dict(neg)
+    assert absolute(h.positive_span, h.positive_delta) == dict(pos)
+    assert absolute(h.negative_span, h.negative_delta) == dict(neg)
     got = scrape(mpdir)
     assert got[("lat_seconds_bucket", (("le", "0.01"),))] == sum(1 for v in finite if v <= 0.01)
     assert got[("lat_seconds_bucket", (("le", "1.0"),))] == sum(1 for v in finite if v <= 1.0)
     assert got[("lat_seconds_count", ())] == len(values)
-
-
-def _absolute(spans: Any, deltas: Any) -> Dict[int, int]:
-    out: Dict[int, int] = {}
-    index = count = pos = 0
-    deltas = list(deltas)
-    for span in spans:
-        index += span.offset
-        for _ in range(span.length):
-            count += deltas[pos]
-            pos += 1
-            if count:
-                out[index] = count
-            index += 1
-    return out
 
 
 def _observe_inherited(h: Any, values: List[float]) -> None:
@@ -218,7 +202,7 @@ def test_remove_hides_every_slot_of_the_series(mpdir: str) -> None:
     assert [(m.label[0].value, m.histogram.sample_count) for m in fams["lat_seconds"].metric] == [("/b", 1)]
     h.labels("/a").observe(4.0)
     got: Tuple[Any, ...] = tuple(
-        (m.label[0].value, m.histogram.sample_count, _absolute(m.histogram.positive_span, m.histogram.positive_delta))
+        (m.label[0].value, m.histogram.sample_count, absolute(m.histogram.positive_span, m.histogram.positive_delta))
         for m in decode(protobuf_latest(_registry(mpdir)))[0].metric)
     assert sorted(got) == [("/a", 1, {16: 1}), ("/b", 1, {8: 1})]
 
@@ -236,22 +220,13 @@ def test_concurrent_observers_lose_nothing(mpdir: str) -> None:
     """Threads of one worker observing while the limit keeps lowering the schema: exact totals at the scrape."""
     h = pyrometer.Histogram("lat_seconds", "Latency.", registry=None, native=True, native_max_buckets=12)
     values = [(-1) ** k * 1.37 ** (k % 61 - 30) for k in range(1000)] + [0.0] * 10
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        threads = [threading.Thread(target=_observe_inherited, args=(h, values)) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(old)
+    hammer(lambda _: _observe_inherited(h, values), threads=4)
     got = _native(mpdir)
-    buckets = sum(_absolute(got.positive_span, got.positive_delta).values()) + sum(
-        _absolute(got.negative_span, got.negative_delta).values())
+    buckets = sum(absolute(got.positive_span, got.positive_delta).values()) + sum(
+        absolute(got.negative_span, got.negative_delta).values())
     assert (got.sample_count, got.zero_count + buckets) == (4 * len(values), 4 * len(values))
-    assert len(_absolute(got.positive_span, got.positive_delta)) + len(
-        _absolute(got.negative_span, got.negative_delta)) <= 12
+    assert len(absolute(got.positive_span, got.positive_delta)) + len(
+        absolute(got.negative_span, got.negative_delta)) <= 12
 
 
 def test_locked_state_counts_the_same(mpdir: str) -> None:
@@ -275,18 +250,10 @@ def test_scrape_decodes_each_native_key_line_once(mpdir: str, monkeypatch: pytes
     for v in (0.5, 1.0, 2.0):
         h.observe(v)
     _native(mpdir)
-    parsed: List[int] = []
-    real = _mp_read.parse_lines
-
-    def counting(data: bytes, start: int, name: str) -> Any:
-        lines, end = real(data, start, name)
-        parsed.append(len(lines))
-        return lines, end
-
-    monkeypatch.setattr(_mp_read, "parse_lines", counting)
+    parsed = count_parses(monkeypatch)
     h.observe(1.0)  # an existing bucket: no new line
     assert _native(mpdir).sample_count == 4
     assert sum(parsed) == 0
     h.observe(64.0)  # a new bucket: one new line
-    assert _absolute(_native(mpdir).positive_span, _native(mpdir).positive_delta) == {-8: 1, 0: 2, 8: 1, 48: 1}
+    assert absolute(_native(mpdir).positive_span, _native(mpdir).positive_delta) == {-8: 1, 0: 2, 8: 1, 48: 1}
     assert sum(parsed) == 1

@@ -6,8 +6,6 @@ import math
 import random
 import shutil
 import subprocess
-import sys
-import threading
 from bisect import bisect_left, bisect_right
 from types import SimpleNamespace
 from typing import Any, Dict, Iterable, Iterator, List, Tuple
@@ -21,6 +19,7 @@ import pyrometer.metrics as py_metrics
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from metric_helpers import hammer
 from pyrometer import _quantiles, values
 from pyrometer.exposition import generate_latest
 from pyrometer.metrics import Summary
@@ -406,22 +405,13 @@ def test_time_remove_and_clear_work_with_objectives(registry: CollectorRegistry,
 
 def test_threads_lose_no_observation(qclock: SimpleNamespace) -> None:
     """Eight threads observing at once with a tiny switch interval: every value reaches the window."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        s = Summary("s", "S.", registry=None, objectives=OBJECTIVES, buffer_size=7)
+    s = Summary("s", "S.", registry=None, objectives=OBJECTIVES, buffer_size=7)
 
-        def work(k: int) -> None:
-            for i in range(2000):
-                s.observe(float(k * 2000 + i))
+    def work(k: int) -> None:
+        for i in range(2000):
+            s.observe(float(k * 2000 + i))
 
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(old)
+    hammer(work)
     got = quantiles(s)
     w = window_of(s)
     assert [st.count for st in w._streams] == [16000] * 5

@@ -2,11 +2,12 @@
 
 Test-only: decodes pyrometer's hand-written protobuf output with the real ``protobuf`` runtime, no protoc
 needed. Field numbers are those of prometheus/client_model's metrics.proto.
+:func:`absolute` reads native bucket spans and deltas back into counts.
 """
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any, Dict, Iterable, List, Tuple
 
 import pytest
 
@@ -91,3 +92,21 @@ def decode(data: bytes) -> List[Any]:
         families.append(family)
         pos += size
     return families
+
+
+def absolute(spans: Any, deltas: Iterable[int]) -> Dict[int, int]:
+    """Bucket index -> count from spans and deltas, as Prometheus reads them."""
+    out: Dict[int, int] = {}
+    index, count = 0, 0
+    deltas = list(deltas)
+    pos = 0
+    for span in spans:
+        index += span.offset  # the first offset is absolute, the others are gaps
+        for _ in range(span.length):
+            count += deltas[pos]
+            pos += 1
+            if count:
+                out[index] = count
+            index += 1
+    assert pos == len(deltas)
+    return out

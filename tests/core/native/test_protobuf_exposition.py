@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Any, Dict, Iterable, List, Tuple
 
 import pytest
-from _metrics_proto import decode
+from _metrics_proto import absolute, decode
 from pyrometer import _protobuf
 from pyrometer._negotiation import choose_encoder, serve
 from pyrometer._text_format import generate_latest as text_latest
@@ -39,24 +39,6 @@ class Static:
 
 def labels(m: Any) -> Dict[str, str]:
     return {p.name: p.value for p in m.label}
-
-
-def absolute(spans: Any, deltas: Iterable[int]) -> Dict[int, int]:
-    """Bucket index -> count from spans and deltas, as Prometheus reads them."""
-    out: Dict[int, int] = {}
-    index, count = 0, 0
-    deltas = list(deltas)
-    pos = 0
-    for span in spans:
-        index += span.offset  # the first offset is absolute, the others are gaps
-        for _ in range(span.length):
-            count += deltas[pos]
-            pos += 1
-            if count:
-                out[index] = count
-            index += 1
-    assert pos == len(deltas)
-    return out
 
 
 def test_exact_bytes_of_a_gauge_family() -> None:
