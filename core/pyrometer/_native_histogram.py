@@ -517,6 +517,10 @@ def new_state(config: NativeConfig, upper_bounds: Sequence[float], metric_name: 
     """
     ident = values._multiprocess_identity()
     if ident is None:
+        if len(upper_bounds) == 1:  # no classic buckets: the state whose count is derived (faster observe)
+            from ._native_only import NativeOnlyStateClass  # it subclasses this module's state
+
+            return NativeOnlyStateClass(config, upper_bounds, make_exemplar)
         return StateClass(config, upper_bounds, make_exemplar)
     from . import _mp_native  # only multiprocess mode needs it
 

@@ -287,6 +287,28 @@ def test_locked_state_matches_the_lock_free_one() -> None:
     assert states[1].exemplars() == states[0].exemplars() == [None, {"v": "x"}]
 
 
+def test_native_only_state_derives_the_count_like_the_general_state() -> None:
+    """Without classic buckets the count is zero + buckets + NaN: the same numbers as the general state keeps."""
+    from pyrometer import _native_only
+
+    config = nh.NativeConfig(max_buckets=8, max_zero_threshold=0.01)
+    values = [0.001, -0.002, 0.0, math.nan, math.inf, -math.inf, 1.0, 2.0 ** 0.125, 3.3, -7.0, 1e300, 5e-324]
+    values += [1.1 ** k for k in range(-40, 40, 3)]
+    states = [cls(config, [math.inf], lambda labels, value: labels)  # type: ignore[arg-type,return-value]
+              for cls in (nh.NativeHistogramState, _native_only.NativeOnlyState, _native_only._LockedNativeOnlyState)]
+    for s in states:
+        for v in values:
+            s.observe(v, {"v": "x"} if v == 3.3 or v != v else None)
+    general = states[0]
+    for s in states[1:]:
+        assert s.buckets() == general.buckets()
+        counts, total = s.snapshot()
+        assert counts == general.snapshot()[0] == [float(len(values))] and math.isnan(total)
+        assert s.exemplars() == general.exemplars() == [{"v": "x"}]
+        assert s.native().count_value == general.native().count_value == len(values)
+    assert type(Histogram("only", "O.", registry=None, native=True)._value) is _native_only.NativeOnlyStateClass
+
+
 @pytest.mark.parametrize("buckets", [(), [math.inf], ("+Inf",)])
 def test_native_only_spellings(buckets: Any) -> None:
     """No buckets, or +Inf alone, mean a native-only histogram (the classic rule of two buckets does not apply)."""
