@@ -146,7 +146,7 @@ class HttpMetrics:
             raise TypeError(f"exemplar_interval must be a number of seconds, not {type(exemplar_interval).__name__}")
         if not exemplar_interval >= 0:
             raise ValueError(f"exemplar_interval must be at least 0, got {exemplar_interval}")
-        self._exemplar_source = resolve_source(exemplars)
+        self._exemplar_source, self._exemplar_render = resolve_source(exemplars)
         self._exemplar_interval = float(exemplar_interval)
         self._max_label_sets = check_label_set_limit(max_label_sets)
         if isinstance(excluded_paths, str):
@@ -368,8 +368,9 @@ class RequestTimer:
         source = engine._exemplar_source
         exemplar = None
         if source is not None and now >= ls.next_exemplar:
-            exemplar = self._trace if self._trace is not _NOT_LOOKED_UP else source()
-            if exemplar is not None:
+            captured = self._trace if self._trace is not _NOT_LOOKED_UP else source()
+            if captured is not None:
+                exemplar = engine._exemplar_render(captured)
                 ls.next_exemplar = now + engine._exemplar_interval
         if exemplar is None:
             for inc in ls.requests:

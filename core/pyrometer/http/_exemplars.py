@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from ..validation import _validate_exemplar
 
@@ -19,11 +19,11 @@ ExemplarSource = Callable[[], Optional[Dict[str, str]]]
 
 _log = logging.getLogger("pyrometer.http")
 _lock = threading.Lock()
-_otel: Optional[ExemplarSource] = None
+_otel: Optional[Callable[[], Any]] = None
 _otel_loaded = False
 
 
-def opentelemetry_source() -> Optional[ExemplarSource]:
+def opentelemetry_source() -> Optional[Callable[[], Any]]:
     """The current-span lookup, or ``None`` when ``opentelemetry-api`` cannot be imported (tried once)."""
     global _otel, _otel_loaded
     if not _otel_loaded:
@@ -40,17 +40,26 @@ def opentelemetry_source() -> Optional[ExemplarSource]:
     return _otel
 
 
-def _span_labels(get_current: Callable[[], Any], get_current_span: Callable[[Any], Any]) -> ExemplarSource:
-    def current_span() -> Optional[Dict[str, str]]:
+def _span_labels(get_current: Callable[[], Any], get_current_span: Callable[[Any], Any]) -> Callable[[], Any]:
+    def current_span() -> Any:
         context = get_current()
         if not context:  # nothing in the context, so no span: the common untraced case, kept to one call
             return None
         span = get_current_span(context).get_span_context()
         # The sampled bit first: without a span the context is INVALID_SPAN's, whose flags are 0.
         if span.trace_flags & 1 and span.is_valid:
-            return {"trace_id": format(span.trace_id, "032x"), "span_id": format(span.span_id, "016x")}
+            return span  # rendered as labels only if the request's series takes an exemplar (exemplar_interval)
         return None
     return current_span
+
+
+def span_context_labels(span: Any) -> Dict[str, str]:
+    """The exemplar labels of an OpenTelemetry span context."""
+    return {"trace_id": format(span.trace_id, "032x"), "span_id": format(span.span_id, "016x")}
+
+
+def _as_is(labels: Any) -> Dict[str, str]:
+    return labels  # type: ignore[no-any-return]
 
 
 def _guarded(source: ExemplarSource) -> ExemplarSource:
@@ -75,12 +84,17 @@ def _guarded(source: ExemplarSource) -> ExemplarSource:
     return labels
 
 
-def resolve_source(exemplars: Union[str, ExemplarSource]) -> Optional[ExemplarSource]:
-    """The engine option ``exemplars`` as a source, or ``None`` when no exemplars are to be attached."""
+def resolve_source(exemplars: Union[str, ExemplarSource]) -> Tuple[Optional[Callable[[], Any]],
+                                                                   Callable[[Any], Dict[str, str]]]:
+    """The engine option ``exemplars`` as (capture, render), capture ``None`` when no exemplars are attached.
+
+    ``capture()`` runs once per request, so it is kept cheap (the current span context, or ``None``);
+    ``render(captured)`` builds the labels only for requests whose series takes an exemplar.
+    """
     if exemplars == "off":
-        return None
+        return None, _as_is
     if exemplars == "auto":
-        return opentelemetry_source()
+        return opentelemetry_source(), span_context_labels
     if callable(exemplars):
-        return _guarded(exemplars)
+        return _guarded(exemplars), _as_is
     raise ValueError(f"exemplars must be 'auto', 'off' or a function returning exemplar labels, not {exemplars!r}")
