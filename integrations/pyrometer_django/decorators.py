@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-from time import perf_counter
 from typing import Any, Awaitable, Callable, Dict, Optional, TypeVar
 
 from asgiref.sync import iscoroutinefunction
-from pyrometer.http import ViewMetric
+from pyrometer.http import ViewMeasurement, ViewMetric
 from pyrometer.registry import REGISTRY
 
 from ._config import options
@@ -91,35 +90,30 @@ def _measured(func: Callable[..., Any], metric: ViewMetric, request_arg: int) ->
     if iscoroutinefunction(func):
         @functools.wraps(func)
         async def async_view(*args: Any, **kwargs: Any) -> Any:
-            return await _measure_async(func(*args, **kwargs), metric, args[request_arg])
+            measurement = metric.measure(args[request_arg])
+            return await _measure_async(func(*args, **kwargs), measurement)
         return async_view
 
     @functools.wraps(func)
     def view(*args: Any, **kwargs: Any) -> Any:
-        request = args[request_arg]
-        started = perf_counter()
-        gauge_child = metric.started(request)
+        measurement = metric.measure(args[request_arg])
         try:
             response = func(*args, **kwargs)
         except BaseException:
-            metric.finished(request, None, perf_counter() - started, gauge_child)
+            measurement.done(None)
             raise
         if inspect.isawaitable(response):  # an async View's dispatch returns its handler's coroutine
-            return _measure_async(response, metric, request, started, gauge_child)
-        metric.finished(request, response, perf_counter() - started, gauge_child)
+            return _measure_async(response, measurement)
+        measurement.done(response)
         return response
     return view
 
 
-async def _measure_async(awaitable: Awaitable[Any], metric: ViewMetric, request: Any,
-                         started: Optional[float] = None, gauge_child: Any = None) -> Any:
-    if started is None:
-        started = perf_counter()
-        gauge_child = metric.started(request)
+async def _measure_async(awaitable: Awaitable[Any], measurement: ViewMeasurement) -> Any:
     try:
         response = await awaitable
     except BaseException:
-        metric.finished(request, None, perf_counter() - started, gauge_child)
+        measurement.done(None)
         raise
-    metric.finished(request, response, perf_counter() - started, gauge_child)
+    measurement.done(response)
     return response

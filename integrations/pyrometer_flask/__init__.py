@@ -19,7 +19,6 @@ Every request is measured by the shared engine (``pyrometer.http``) with
 from __future__ import annotations
 
 import functools
-from time import perf_counter
 from typing import Any, Callable, Dict, Optional, TypeVar
 
 from flask import Flask, current_app, got_request_exception, make_response, request
@@ -126,17 +125,16 @@ class FlaskMetrics:
         def decorate(f: F) -> F:
             @functools.wraps(f)
             def view(*args: Any, **kw: Any) -> Any:
-                started = perf_counter()
-                gauge_child = vm.started(request)
+                measurement = vm.measure(request)
                 try:
                     response = make_response(f(*args, **kw))
                 except HTTPException as exc:  # abort(404): label functions see the error response
-                    vm.finished(request, exc.get_response(), perf_counter() - started, gauge_child)
+                    measurement.done(exc.get_response())
                     raise
                 except BaseException:
-                    vm.finished(request, None, perf_counter() - started, gauge_child)
+                    measurement.done(None)
                     raise
-                vm.finished(request, response, perf_counter() - started, gauge_child)
+                measurement.done(response)
                 return response
             return view  # type: ignore[return-value]
         return decorate

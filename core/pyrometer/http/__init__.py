@@ -16,7 +16,7 @@ from ._engine import (
     normalize_method,
 )
 from ._schema import DEFAULT_DURATION_BUCKETS, KINDS, PRESETS, SIZE_BUCKETS
-from ._views import ViewMetric
+from ._views import ViewMeasurement, ViewMetric
 
 __all__ = [
     "DEFAULT_DURATION_BUCKETS",
@@ -29,6 +29,7 @@ __all__ = [
     "UNMATCHED",
     "HttpMetrics",
     "RequestTimer",
+    "ViewMeasurement",
     "ViewMetric",
     "normalize_method",
     "scrape_registry",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from time import perf_counter
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from ..metrics import Counter, Gauge, Histogram, Summary
@@ -46,6 +47,10 @@ class ViewMetric:
         child.inc()
         return child
 
+    def measure(self, request: Any) -> ViewMeasurement:
+        """Start one request of the view; call ``done(response)`` on the result when it returned or raised."""
+        return ViewMeasurement(self, request)
+
     def finished(self, request: Any, response: Any, duration: float, gauge_child: Optional[Any] = None) -> None:
         """Called when the view returned (``response``) or raised (``response`` is ``None``)."""
         if self.kind == "gauge":
@@ -55,6 +60,22 @@ class ViewMetric:
             self._child(request, response).inc()
         else:
             self._child(request, response).observe(duration)
+
+
+class ViewMeasurement:
+    """One request of a view measured by a ``ViewMetric``: its start time and in-progress gauge child."""
+
+    __slots__ = ("_gauge_child", "_metric", "_request", "_started")
+
+    def __init__(self, metric: ViewMetric, request: Any) -> None:
+        self._metric = metric
+        self._request = request
+        self._started = perf_counter()
+        self._gauge_child = metric.started(request)
+
+    def done(self, response: Any) -> None:
+        """The view returned ``response``, or raised (``None``)."""
+        self._metric.finished(self._request, response, perf_counter() - self._started, self._gauge_child)
 
 
 def _label(value: Any) -> Callable[[Any, Any], str]:
