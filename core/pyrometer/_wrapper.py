@@ -184,9 +184,7 @@ class MetricWrapperBase(Collector):
             metrics = self._metrics
             child = metrics.get(key)
             if child is None:
-                limit = self._max_label_sets
-                if limit is None and self._limit_registry is not None:
-                    limit = self._limit_registry.default_max_label_sets
+                limit = self._label_set_limit()[0]
                 over = self._overflow_key
                 # The overflow child does not count against the limit: `limit` real label sets plus it.
                 if limit is not None and len(metrics) - (over in metrics) >= limit:
@@ -201,12 +199,15 @@ class MetricWrapperBase(Collector):
             self._record_overflow(warn)
         return child
 
+    def _label_set_limit(self) -> Tuple[Optional[int], str]:
+        """The limit in force and where it comes from: the metric's own, else its registry's default."""
+        if self._max_label_sets is None and self._limit_registry is not None:
+            return self._limit_registry.default_max_label_sets, "the registry's default_max_label_sets"
+        return self._max_label_sets, "max_label_sets"
+
     def _record_overflow(self, warn: bool) -> None:
         if warn:
-            limit = self._max_label_sets
-            source = "max_label_sets"
-            if limit is None and self._limit_registry is not None:
-                limit, source = self._limit_registry.default_max_label_sets, "the registry's default_max_label_sets"
+            limit, source = self._label_set_limit()
             _log.warning("%s reached its limit of %s label sets (%s); new label sets are counted in the series "
                          "whose labels are all %r", self._name, limit, source, OVERFLOW)
         count = self._overflow_count
