@@ -426,9 +426,14 @@ class NativeHistogramState(BucketLimit):
             layout = self._layout
             self._layout = _FROZEN
             try:
-                return list(self._counts), self._sum, self._zero, dict(self._pos), dict(self._neg), layout
+                pos, neg = dict(self._pos), dict(self._neg)
+                return self._classic_counts(pos, neg), self._sum, self._zero, pos, neg, layout
             finally:
                 self._layout = layout
+
+    def _classic_counts(self, pos: Dict[int, int], neg: Dict[int, int]) -> List[int]:
+        """The classic bucket counts (not cumulative), read with the lock held."""
+        return list(self._counts)
 
     def snapshot(self) -> Tuple[List[float], float]:
         """Cumulative classic bucket counts (the last one is the total count) and the sum."""

@@ -15,7 +15,7 @@ everything else holds the lock.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from . import values
 from ._native_histogram import (
@@ -101,16 +101,9 @@ class NativeOnlyState(NativeHistogramState):
             self._nan += 1
         self._sum += amount
 
-    def _read(self) -> Tuple[List[int], float, int, Dict[int, int], Dict[int, int], Layout]:
-        with self._lock:
-            layout = self._layout
-            self._layout = _FROZEN
-            try:
-                pos, neg = dict(self._pos), dict(self._neg)
-                count = self._zero + self._nan + sum(pos.values()) + sum(neg.values())
-                return [count], self._sum, self._zero, pos, neg, layout
-            finally:
-                self._layout = layout
+    def _classic_counts(self, pos: Dict[int, int], neg: Dict[int, int]) -> List[int]:
+        """The one classic bucket, +Inf: everything observed, derived from the native part."""
+        return [self._zero + self._nan + sum(pos.values()) + sum(neg.values())]
 
 
 class _LockedNativeOnlyState(LockedObserve, NativeOnlyState):
