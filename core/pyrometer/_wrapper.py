@@ -2,10 +2,13 @@
 
 A labelled metric is a *parent*: it holds its children in a dict keyed by the
 tuple of label values, so ``labels()`` is one dict lookup when the values are
-already strings. Children are instances of a slotted subclass made once per
-parent, holding what all children share (name, help, buckets) as class
-attributes; a child itself is its label values, its value cell and the label
-string rendered at its first export. ``isinstance(child, Counter)`` still holds.
+already strings. Each type is two classes: a slotted one with its methods
+(``_CounterMethods``) and the public one (``Counter``) adding construction and an
+instance dict. Children are instances of a class made once per parent from the
+slotted one, holding what all children share (name, help, buckets) as class
+attributes; a child itself is only slots: its label values, its value (inline
+for Counter and Gauge, else a cell) and the label string rendered at its first
+export. ``isinstance(child, Counter)`` still holds (virtual subclass).
 
 Cardinality limits live in the slow path only: a parent with a limit (its own
 ``max_label_sets`` or its registry's default) that already holds that many label
@@ -29,8 +32,9 @@ from .validation import (
     _validate_labelnames,
     _validate_metric_name,
 )
+from .values import inline_values
 
-T = TypeVar("T", bound="MetricWrapperBase")
+T = TypeVar("T", bound="_MetricMethods")
 
 OVERFLOW = "_OTHER"
 """The label value of every label of the overflow child (the HTTP engine folds values into the same marker)."""
@@ -77,9 +81,14 @@ class _MissingLabels:
         raise ValueError(f"{self._type} metric is missing label values")
 
 
-class MetricWrapperBase(Collector):
-    """Base of Counter, Gauge, Summary, Histogram, Info and Enum."""
+class _MetricMethods:
+    """What every metric and its label children share: all but construction.
 
+    Slotted, so that a child (a subclass of this adding only slots) has no
+    instance dict; see ``MetricWrapperBase._make_child_cls``.
+    """
+
+    __slots__ = ()
     _type: Optional[str] = None
     _reserved_labelnames: Sequence[str] = ()
     # Children and unlabelled metrics have no child dict; labels() then explains why.
@@ -90,51 +99,16 @@ class MetricWrapperBase(Collector):
     # Names of the value cells a child owns; a parent gets stand-ins that raise.
     _value_attrs: Tuple[str, ...] = ("_value",)
     _child_slots: Tuple[str, ...] = ("_value", "_created")
+    # Counter and Gauge children keep their number in a slot of their own when the lock-free local
+    # cell is what they would get (values.inline_values): these methods, with these slots.
+    _inline_mixin: Optional[type] = None
+    _inline_slots: Tuple[str, ...] = ()
+    _inline_child_cls: Optional[type] = None
     # Cardinality limit (None: the registry's default); the registry whose default and overflow counter apply.
     _max_label_sets: Optional[int] = None
     _limit_registry: Optional[CollectorRegistry] = None
     _overflow_warned = False
     _overflow_count: Any = None
-
-    def __init__(self: T, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
-                 subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
-                 _labelvalues: Optional[Sequence[str]] = None, *, max_label_sets: Optional[int] = None) -> None:
-        if not isinstance(documentation, str):
-            raise TypeError(f"documentation must be str, not {type(documentation).__name__}")
-        self._original_name = name
-        self._namespace = namespace
-        self._subsystem = subsystem
-        self._name = _build_full_name(self._type, name, namespace, subsystem, unit)
-        self._labelnames = _validate_labelnames(self, labelnames)
-        self._documentation = documentation
-        self._unit = unit
-        self._kwargs: Dict[str, Any] = {}
-        _validate_metric_name(self._name)
-        # Sorted label order is the exposition order; remember the permutation once.
-        self._label_order = tuple(sorted(range(len(self._labelnames)), key=self._labelnames.__getitem__))
-        self._fast_names = _is_valid_legacy_metric_name(self._name) and all(
-            _is_valid_legacy_labelname(n) for n in self._labelnames)
-
-        if _labelvalues:
-            # Constructed as a child the way prometheus_client does it internally.
-            self._labelvalues = tuple(_labelvalues)
-            self._metric_init()
-            return
-        if self._labelnames:
-            names = self._labelnames
-            # itemgetter builds the key tuple in C; with one name it returns a bare value.
-            self._from_kwargs = itemgetter(*names) if len(names) > 1 else lambda kw, n=names[0]: (kw[n],)
-            self._lock = Lock()
-            self._metrics = {}
-            self._max_label_sets = check_label_set_limit(max_label_sets)
-            self._limit_registry = registry
-            self._overflow_key = (OVERFLOW,) * len(names)
-            for attr in self._value_attrs:
-                setattr(self, attr, _MissingLabels(self._type or ""))
-        else:
-            self._metric_init()
-        if registry is not None:
-            registry.register(self)
 
     # -- children -----------------------------------------------------------
 
@@ -230,23 +204,19 @@ class MetricWrapperBase(Collector):
         return self
 
     def _new_child(self: T, labelvalues: Tuple[str, ...]) -> T:
-        cls = self._child_cls
-        if cls is None:
-            base = type(self)
-            attrs = dict(self._child_fields(), __slots__=("_labelvalues", "_lbl", *self._child_slots),
-                         __module__=base.__module__, __qualname__=base.__qualname__)
-            cls = self._child_cls = type(base.__name__, (base,), attrs)
-        child = object.__new__(cls)
+        if self._inline_mixin is not None and "_methods" in type(self).__dict__ and inline_values():
+            cls = self._inline_child_cls
+            if cls is None:
+                cls = self._inline_child_cls = self._make_child_cls(self._inline_mixin, self._inline_slots)
+        else:
+            cls = self._child_cls
+            if cls is None:
+                cls = self._child_cls = self._make_child_cls(None, self._child_slots)
+        child = object.__new__(cls)  # type: ignore[call-overload]
         child._labelvalues = labelvalues
         child._lbl = None
         child._metric_init()
         return child
-
-    def _child_fields(self) -> Dict[str, Any]:
-        """What every child of this parent shares; subclasses add their own."""
-        return {"_name": self._name, "_labelnames": self._labelnames, "_documentation": self._documentation,
-                "_unit": self._unit, "_label_order": self._label_order, "_fast_names": self._fast_names,
-                "_metrics": None, "_lock": None}
 
     def _raise_if_not_observable(self) -> None:
         if self._metrics is not None:
@@ -365,3 +335,75 @@ class MetricWrapperBase(Collector):
     def __repr__(self) -> str:
         cls = type(self)
         return f"{cls.__module__}.{cls.__name__}({self._name})"
+
+
+class MetricWrapperBase(_MetricMethods, Collector):
+    """Base of Counter, Gauge, Summary, Histogram, Info and Enum: construction and the classes of children."""
+
+    # The slotted class holding a type's methods; children are made from it (a user's subclass has none).
+    _methods: Optional[type] = None
+
+    def __init__(self: T, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
+                 subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
+                 _labelvalues: Optional[Sequence[str]] = None, *, max_label_sets: Optional[int] = None) -> None:
+        if not isinstance(documentation, str):
+            raise TypeError(f"documentation must be str, not {type(documentation).__name__}")
+        self._original_name = name
+        self._namespace = namespace
+        self._subsystem = subsystem
+        self._name = _build_full_name(self._type, name, namespace, subsystem, unit)
+        self._labelnames = _validate_labelnames(self, labelnames)
+        self._documentation = documentation
+        self._unit = unit
+        self._kwargs: Dict[str, Any] = {}
+        _validate_metric_name(self._name)
+        # Sorted label order is the exposition order; remember the permutation once.
+        self._label_order = tuple(sorted(range(len(self._labelnames)), key=self._labelnames.__getitem__))
+        self._fast_names = _is_valid_legacy_metric_name(self._name) and all(
+            _is_valid_legacy_labelname(n) for n in self._labelnames)
+
+        if _labelvalues:
+            # Constructed as a child the way prometheus_client does it internally.
+            self._labelvalues = tuple(_labelvalues)
+            self._metric_init()
+            return
+        if self._labelnames:
+            names = self._labelnames
+            # itemgetter builds the key tuple in C; with one name it returns a bare value.
+            self._from_kwargs = itemgetter(*names) if len(names) > 1 else lambda kw, n=names[0]: (kw[n],)
+            self._lock = Lock()
+            self._metrics = {}
+            self._max_label_sets = check_label_set_limit(max_label_sets)
+            self._limit_registry = registry
+            self._overflow_key = (OVERFLOW,) * len(names)
+            for attr in self._value_attrs:
+                setattr(self, attr, _MissingLabels(self._type or ""))
+        else:
+            self._metric_init()
+        if registry is not None:
+            registry.register(self)
+
+    def _make_child_cls(self, mixin: Optional[type], slots: Tuple[str, ...]) -> type:
+        """The class of this parent's children: its type's slotted methods class plus ``slots``.
+
+        Built from the methods class rather than from the metric class, a child has
+        no instance dict or weakref slot (40 bytes a child on CPython 3.11), and is
+        registered as a virtual subclass so that ``isinstance(child, Counter)`` holds.
+        A user's subclass of a metric type has methods of its own: its children
+        subclass it instead, and keep their value in a cell (``mixin`` is not used).
+        """
+        base = type(self)
+        methods = base.__dict__.get("_methods")
+        attrs = dict(self._child_fields(), __slots__=("_labelvalues", "_lbl", *slots),
+                     __module__=base.__module__, __qualname__=base.__qualname__)
+        if methods is None:
+            return type(base.__name__, (base,), attrs)
+        cls = type(base.__name__, (methods,) if mixin is None else (mixin, methods), attrs)
+        base.register(cls)  # type: ignore[attr-defined]
+        return cls
+
+    def _child_fields(self) -> Dict[str, Any]:
+        """What every child of this parent shares; subclasses add their own."""
+        return {"_name": self._name, "_labelnames": self._labelnames, "_documentation": self._documentation,
+                "_unit": self._unit, "_label_order": self._label_order, "_fast_names": self._fast_names,
+                "_metrics": None, "_lock": None}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import time
 from bisect import bisect_left
-from threading import Lock
 from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from . import _native_histogram, values
+from ._info_enum import Enum, Info  # noqa: F401  (defined apart; public here, as in prometheus_client.metrics)
 from ._quantiles import QuantileSpec
-from ._wrapper import MetricWrapperBase
+from ._wrapper import MetricWrapperBase, _MetricMethods
 from .context_managers import ExceptionCounter, InprogressTracker, Timer
 from .registry import REGISTRY, CollectorRegistry
 from .samples import Exemplar
@@ -46,15 +46,10 @@ def _exemplar(labels: Dict[str, str], value: float) -> Exemplar:
     return Exemplar(labels, value, time.time())
 
 
-class Counter(MetricWrapperBase):
-    """A value that only goes up: requests served, bytes sent, errors seen.
+class _CounterMethods(_MetricMethods):
+    """What a Counter and its label children share."""
 
-        c = Counter('jobs_total', 'Jobs processed.')
-        c.inc()
-        with c.count_exceptions():
-            risky()
-    """
-
+    __slots__ = ()
     _type = "counter"
 
     def _metric_init(self) -> None:
@@ -82,11 +77,59 @@ class Counter(MetricWrapperBase):
         self._raise_if_not_observable()
         return ExceptionCounter(self, exception)
 
+    def _get(self) -> float:
+        return self._value.get()
+
+    def _get_exemplar(self) -> Optional[Exemplar]:
+        return self._value.get_exemplar()
+
     def _child_samples(self) -> Iterable[_SampleTuple]:
-        sample = ("_total", {}, self._value.get(), None, self._value.get_exemplar())
+        sample = ("_total", {}, self._get(), None, self._get_exemplar())
         if _use_created:
             return (sample, ("_created", {}, self._created, None, None))
         return (sample,)
+
+
+class _InlineCounter:
+    """Counter methods for a child whose value lives in its own ``_v`` slot (``values.inline_values``)."""
+
+    __slots__ = ()
+    _v: float
+    _ex: Optional[Exemplar]
+    _created: float
+    _value = property(values.InlineCell)
+
+    def _metric_init(self) -> None:
+        self._v = 0.0
+        self._ex = None
+        self._created = time.time()
+
+    def inc(self, amount: float = 1, exemplar: Optional[Dict[str, str]] = None) -> None:
+        if amount < 0:
+            raise ValueError("Counters can only be incremented by non-negative amounts.")
+        self._v += amount  # atomic for the reason values._AtomicValue.inc is
+        if exemplar:
+            self._ex = _exemplar(exemplar, amount)
+
+    def _get(self) -> float:
+        return self._v
+
+    def _get_exemplar(self) -> Optional[Exemplar]:
+        return self._ex
+
+
+class Counter(_CounterMethods, MetricWrapperBase):
+    """A value that only goes up: requests served, bytes sent, errors seen.
+
+        c = Counter('jobs_total', 'Jobs processed.')
+        c.inc()
+        with c.count_exceptions():
+            risky()
+    """
+
+    _methods = _CounterMethods
+    _inline_mixin = _InlineCounter
+    _inline_slots = ("_v", "_ex", "_created")
 
 
 _MULTIPROC_MODES = frozenset(("all", "liveall", "min", "livemin", "max", "livemax",
@@ -96,35 +139,16 @@ _MultiprocMode = Literal["all", "liveall", "min", "livemin", "max", "livemax",
                          "sum", "livesum", "mostrecent", "livemostrecent"]
 
 
-class Gauge(MetricWrapperBase):
-    """A value that goes up and down: queue length, memory in use, requests in progress.
+class _GaugeMethods(_MetricMethods):
+    """What a Gauge and its label children share."""
 
-        g = Gauge('queue_length', 'Items waiting.')
-        g.set(4); g.inc(); g.dec(2)
-        with g.track_inprogress():
-            work()
-    """
-
+    __slots__ = ()
     _type = "gauge"
     _MULTIPROC_MODES = _MULTIPROC_MODES
     _MOST_RECENT_MODES = _MOST_RECENT_MODES
     _child_slots = ("_value", "_function")
-
-    def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
-                 subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
-                 _labelvalues: Optional[Sequence[str]] = None, multiprocess_mode: _MultiprocMode = "all", *,
-                 max_label_sets: Optional[int] = None) -> None:
-        if multiprocess_mode not in _MULTIPROC_MODES:
-            raise ValueError("Invalid multiprocess mode: " + str(multiprocess_mode))
-        self._multiprocess_mode = multiprocess_mode
-        self._is_most_recent = multiprocess_mode in _MOST_RECENT_MODES
-        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues,
-                         max_label_sets=max_label_sets)
-        self._kwargs["multiprocess_mode"] = multiprocess_mode
-
-    def _child_fields(self) -> Dict[str, Any]:
-        return dict(super()._child_fields(), _multiprocess_mode=self._multiprocess_mode,
-                    _is_most_recent=self._is_most_recent)
+    _multiprocess_mode: str
+    _is_most_recent: bool
 
     def _metric_init(self) -> None:
         self._value = values.new_value(self._type, self._name, self._name, self._labelnames, self._labelvalues,
@@ -172,65 +196,95 @@ class Gauge(MetricWrapperBase):
                 "Call set() from the worker instead, or use a custom collector in the scraping process.")
         self._function = f
 
+    def _get(self) -> float:
+        return self._value.get()
+
     def _child_samples(self) -> Iterable[_SampleTuple]:
         f = self._function
-        return (("", {}, float(f()) if f is not None else self._value.get(), None, None),)
+        return (("", {}, float(f()) if f is not None else self._get(), None, None),)
+
+
+class _InlineGauge:
+    """Gauge methods for a child whose value lives in its own ``_v`` slot (``values.inline_values``)."""
+
+    __slots__ = ()
+    _v: float
+    _ex = None  # gauges keep no exemplar; InlineCell reads this
+    _is_most_recent: bool
+    _function: Optional[Callable[[], float]]
+    _value = property(values.InlineCell)
+
+    def _metric_init(self) -> None:
+        self._v = 0.0
+        self._function = None
+
+    def inc(self, amount: float = 1) -> None:
+        if self._is_most_recent:
+            raise RuntimeError("inc must not be used with the mostrecent mode")
+        self._v += amount
+
+    def dec(self, amount: float = 1) -> None:
+        if self._is_most_recent:
+            raise RuntimeError("dec must not be used with the mostrecent mode")
+        self._v -= amount
+
+    def set(self, value: float) -> None:
+        self._v = float(value)
+
+    def _get(self) -> float:
+        return self._v
+
+
+class Gauge(_GaugeMethods, MetricWrapperBase):
+    """A value that goes up and down: queue length, memory in use, requests in progress.
+
+        g = Gauge('queue_length', 'Items waiting.')
+        g.set(4); g.inc(); g.dec(2)
+        with g.track_inprogress():
+            work()
+    """
+
+    _methods = _GaugeMethods
+    _inline_mixin = _InlineGauge
+    _inline_slots = ("_v", "_function")
+
+    def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
+                 subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
+                 _labelvalues: Optional[Sequence[str]] = None, multiprocess_mode: _MultiprocMode = "all", *,
+                 max_label_sets: Optional[int] = None) -> None:
+        if multiprocess_mode not in _MULTIPROC_MODES:
+            raise ValueError("Invalid multiprocess mode: " + str(multiprocess_mode))
+        self._multiprocess_mode = multiprocess_mode
+        self._is_most_recent = multiprocess_mode in _MOST_RECENT_MODES
+        if self._is_most_recent:
+            self._inline_mixin = None  # its cell timestamps every set(), as prometheus_client's does
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues,
+                         max_label_sets=max_label_sets)
+        self._kwargs["multiprocess_mode"] = multiprocess_mode
+
+    def _child_fields(self) -> Dict[str, Any]:
+        return dict(super()._child_fields(), _multiprocess_mode=self._multiprocess_mode,
+                    _is_most_recent=self._is_most_recent)
 
 
 def _multiprocess_value(value: Any) -> bool:
     return bool(getattr(value, "_multiprocess", False))
 
 
-class Summary(MetricWrapperBase):
-    """Count and sum of observations, e.g. request sizes or latencies; quantiles when given ``objectives``.
+class _SummaryMethods(_MetricMethods):
+    """What a Summary and its label children share."""
 
-        s = Summary('request_size_bytes', 'Request size.')
-        s.observe(512)
-        with s.time():
-            work()
-
-    ``objectives={0.5: 0.05, 0.99: 0.001}`` (pyrometer only) also exports
-    ``name{quantile="0.5"}`` for each quantile, estimated over the last
-    ``max_age`` seconds within the given rank error (see docs/summary-quantiles.md).
-    Quantiles cannot be combined across processes or instances: prefer a
-    Histogram when they must be aggregated. Refused in multiprocess mode.
-    """
-
+    __slots__ = ()
     _type = "summary"
     _reserved_labelnames = ("quantile",)
     _value_attrs = ("_count", "_sum")
     _child_slots = ("_count", "_sum", "_created", "_window")
     _quantile_spec: Any = None
 
-    def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
-                 subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
-                 _labelvalues: Optional[Sequence[str]] = None, *, objectives: Optional[Dict[float, float]] = None,
-                 max_age: float = 600.0, age_buckets: int = 5, buffer_size: int = 500,
-                 max_label_sets: Optional[int] = None) -> None:
-        spec = QuantileSpec.build(objectives, max_age, age_buckets, buffer_size)
-        if spec is not None:
-            if values._multiprocess_identity() is not None:
-                raise ValueError(self._MULTIPROCESS_REFUSAL)
-            self._quantile_spec = spec
-        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues,
-                         max_label_sets=max_label_sets)
-        if spec is not None:
-            self._kwargs.update(objectives=dict(objectives or {}), max_age=max_age, age_buckets=age_buckets,
-                                buffer_size=buffer_size)
-            if self._metrics is None:  # labelled parents keep the plain observe(), which refuses them
-                self.observe = self._observe_with_quantiles  # type: ignore[method-assign]
-
     _MULTIPROCESS_REFUSAL = (
         "Summary objectives are not supported in multiprocess mode (PROMETHEUS_MULTIPROC_DIR is set): each "
         "worker could only estimate quantiles of its own observations, and such estimates cannot be merged "
         "into correct quantiles of all workers. Use a Histogram and histogram_quantile() instead.")
-
-    def _child_fields(self) -> Dict[str, Any]:
-        fields = dict(super()._child_fields(), _quantile_spec=self._quantile_spec)
-        if self._quantile_spec is not None:
-            # Chosen once per parent, so the plain observe() carries no test for objectives.
-            fields["observe"] = Summary._observe_with_quantiles
-        return fields
 
     def _extra_label_name(self) -> str:
         return "quantile"
@@ -280,7 +334,102 @@ class Summary(MetricWrapperBase):
         return samples
 
 
-class Histogram(MetricWrapperBase):
+class Summary(_SummaryMethods, MetricWrapperBase):
+    """Count and sum of observations, e.g. request sizes or latencies; quantiles when given ``objectives``.
+
+        s = Summary('request_size_bytes', 'Request size.')
+        s.observe(512)
+        with s.time():
+            work()
+
+    ``objectives={0.5: 0.05, 0.99: 0.001}`` (pyrometer only) also exports
+    ``name{quantile="0.5"}`` for each quantile, estimated over the last
+    ``max_age`` seconds within the given rank error (see docs/summary-quantiles.md).
+    Quantiles cannot be combined across processes or instances: prefer a
+    Histogram when they must be aggregated. Refused in multiprocess mode.
+    """
+
+    _methods = _SummaryMethods
+
+    def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
+                 subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
+                 _labelvalues: Optional[Sequence[str]] = None, *, objectives: Optional[Dict[float, float]] = None,
+                 max_age: float = 600.0, age_buckets: int = 5, buffer_size: int = 500,
+                 max_label_sets: Optional[int] = None) -> None:
+        spec = QuantileSpec.build(objectives, max_age, age_buckets, buffer_size)
+        if spec is not None:
+            if values._multiprocess_identity() is not None:
+                raise ValueError(self._MULTIPROCESS_REFUSAL)
+            self._quantile_spec = spec
+        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues,
+                         max_label_sets=max_label_sets)
+        if spec is not None:
+            self._kwargs.update(objectives=dict(objectives or {}), max_age=max_age, age_buckets=age_buckets,
+                                buffer_size=buffer_size)
+            if self._metrics is None:  # labelled parents keep the plain observe(), which refuses them
+                self.observe = self._observe_with_quantiles  # type: ignore[method-assign]
+
+    def _child_fields(self) -> Dict[str, Any]:
+        fields = dict(super()._child_fields(), _quantile_spec=self._quantile_spec)
+        if self._quantile_spec is not None:
+            # Chosen once per parent, so the plain observe() carries no test for objectives.
+            fields["observe"] = Summary._observe_with_quantiles
+        return fields
+
+
+class _HistogramMethods(_MetricMethods):
+    """What a Histogram and its label children share."""
+
+    __slots__ = ()
+    _type = "histogram"
+    _reserved_labelnames = ("le",)
+    _native: Optional[_native_histogram.NativeConfig] = None
+
+    def _extra_label_name(self) -> str:
+        return "le"
+
+    def _metric_init(self) -> None:
+        if self._native is not None:
+            self._value = _native_histogram.new_state(self._native, self._upper_bounds, self._name, _exemplar,
+                                                      self._documentation, self._labelnames, self._labelvalues,
+                                                      self._le)
+            self.observe = self._value.observe  # type: ignore[method-assign]
+        else:
+            self._value = values.new_histogram_counts(len(self._upper_bounds), self._name, self._labelnames,
+                                                      self._labelvalues, self._documentation, self._le)
+        self._created = time.time()
+
+    def observe(self, amount: float, exemplar: Optional[Dict[str, str]] = None) -> None:
+        """Record one observation; ``exemplar`` labels link its bucket to a trace."""
+        i = bisect_left(self._upper_bounds, amount)
+        if not i and amount != amount:  # NaN compares false to every bound (bisect gives 0); Go counts it in +Inf
+            i = len(self._upper_bounds) - 1
+        self._value.observe(i, amount)
+        if exemplar:
+            self._value.set_exemplar(i, _exemplar(exemplar, amount))
+
+    def time(self) -> Timer:
+        """Observe the duration in seconds of a block or decorated function."""
+        return Timer(self, "observe")
+
+    def _child_samples(self) -> Iterable[_SampleTuple]:
+        if self._native is not None:
+            counts, total, count = self._value.snapshot_with_native()
+        else:
+            counts, total = self._value.snapshot()
+            count = counts[-1]
+        exemplars = self._value.exemplars() or [None] * len(counts)
+        samples: List[_SampleTuple] = [("_bucket", {"le": le}, c, None, ex)
+                                       for le, c, ex in zip(self._le, counts, exemplars)]
+        samples.append(("_count", {}, count, None, None))
+        if self._upper_bounds[0] >= 0:
+            samples.append(("_sum", {}, total, None, None))
+        if _use_created:
+            samples.append(("_created", {}, self._created, None, None))
+        return samples
+
+
+class Histogram(_HistogramMethods, MetricWrapperBase):
     """Observations counted into buckets, for quantiles computed by Prometheus.
 
         h = Histogram('request_latency_seconds', 'Latency.', buckets=(.1, .5, 1))
@@ -305,9 +454,7 @@ class Histogram(MetricWrapperBase):
     docs/multiprocess.md).
     """
 
-    _type = "histogram"
-    _reserved_labelnames = ("le",)
-    _native: Optional[_native_histogram.NativeConfig] = None
+    _methods = _HistogramMethods
     DEFAULT_BUCKETS: Tuple[float, ...] = (.005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5, 5.0, 7.5, 10.0, INF)
 
     def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
@@ -355,145 +502,3 @@ class Histogram(MetricWrapperBase):
         if self._native is not None:
             fields["_native"] = self._native
         return fields
-
-    def _extra_label_name(self) -> str:
-        return "le"
-
-    def _metric_init(self) -> None:
-        if self._native is not None:
-            self._value = _native_histogram.new_state(self._native, self._upper_bounds, self._name, _exemplar,
-                                                      self._documentation, self._labelnames, self._labelvalues,
-                                                      self._le)
-            self.observe = self._value.observe  # type: ignore[method-assign]
-        else:
-            self._value = values.new_histogram_counts(len(self._upper_bounds), self._name, self._labelnames,
-                                                      self._labelvalues, self._documentation, self._le)
-        self._created = time.time()
-
-    def observe(self, amount: float, exemplar: Optional[Dict[str, str]] = None) -> None:
-        """Record one observation; ``exemplar`` labels link its bucket to a trace."""
-        i = bisect_left(self._upper_bounds, amount)
-        if not i and amount != amount:  # NaN compares false to every bound (bisect gives 0); Go counts it in +Inf
-            i = len(self._upper_bounds) - 1
-        self._value.observe(i, amount)
-        if exemplar:
-            self._value.set_exemplar(i, _exemplar(exemplar, amount))
-
-    def time(self) -> Timer:
-        """Observe the duration in seconds of a block or decorated function."""
-        return Timer(self, "observe")
-
-    def _child_samples(self) -> Iterable[_SampleTuple]:
-        if self._native is not None:
-            counts, total, count = self._value.snapshot_with_native()
-        else:
-            counts, total = self._value.snapshot()
-            count = counts[-1]
-        exemplars = self._value.exemplars() or [None] * len(counts)
-        samples: List[_SampleTuple] = [("_bucket", {"le": le}, c, None, ex)
-                                       for le, c, ex in zip(self._le, counts, exemplars)]
-        samples.append(("_count", {}, count, None, None))
-        if self._upper_bounds[0] >= 0:
-            samples.append(("_sum", {}, total, None, None))
-        if _use_created:
-            samples.append(("_created", {}, self._created, None, None))
-        return samples
-
-
-class Info(MetricWrapperBase):
-    """Constant key-value facts about the process, exported as ``<name>_info{...} 1``.
-
-        i = Info('build', 'Build information.')
-        i.info({'version': '1.2.3', 'commit': 'abc123'})
-    """
-
-    _type = "info"
-    _child_slots = ("_value", "_info_lock", "_labelname_set", "_cell")
-
-    def _metric_init(self) -> None:
-        self._labelname_set = set(self._labelnames)
-        self._info_lock = Lock()
-        self._value: Dict[str, str] = {}
-        # Multiprocess: one slot per distinct dict (the dict is part of its key), timestamped at info(); the
-        # scrape shows the most recent dict of any process.
-        self._cell = self._info_cell(self._value)
-        if self._cell is not None:
-            self._cell.set(1.0)
-
-    def _info_cell(self, val: Dict[str, str]) -> Any:
-        return values.multiprocess_cell("info", self._name, self._name + "_info", self._labelnames,
-                                        self._labelvalues, self._documentation, val)
-
-    def info(self, val: Dict[str, str]) -> None:
-        """Replace the key-value pairs."""
-        self._raise_if_not_observable()
-        if self._labelname_set.intersection(val.keys()):
-            raise ValueError(f"Overlapping labels for Info metric, metric: {self._labelnames} child: {val}")
-        if any(v is None for v in val.values()):
-            raise ValueError("Label value cannot be None")
-        with self._info_lock:
-            self._value = dict(val)
-            old = self._cell
-            if old is not None:
-                self._cell = self._info_cell(self._value)
-                self._cell.set(1.0, timestamp=time.time())
-                if old._b.key != self._cell._b.key:
-                    old.tombstone()
-
-    def _child_samples(self) -> Iterable[_SampleTuple]:
-        with self._info_lock:
-            return (("_info", self._value, 1.0, None, None),)
-
-
-class Enum(MetricWrapperBase):
-    """Which one of a fixed set of states holds, exported as a state set.
-
-        e = Enum('task_state', 'State.', states=['starting', 'running', 'stopped'])
-        e.state('running')
-
-    The first state is the initial one.
-    """
-
-    _type = "stateset"
-    _child_slots = ("_value", "_state_lock", "_cell")
-
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = (), namespace: str = "",
-                 subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
-                 _labelvalues: Optional[Sequence[str]] = None, states: Optional[Sequence[str]] = None, *,
-                 max_label_sets: Optional[int] = None) -> None:
-        if name in labelnames:
-            raise ValueError(f"Overlapping labels for Enum metric: {name}")
-        if not states:
-            raise ValueError(f"No states provided for Enum metric: {name}")
-        self._states = list(states)
-        super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues,
-                         max_label_sets=max_label_sets)
-        self._kwargs["states"] = self._states
-
-    def _child_fields(self) -> Dict[str, Any]:
-        return dict(super()._child_fields(), _states=self._states)
-
-    def _metric_init(self) -> None:
-        self._value = 0
-        self._state_lock = Lock()
-        # Multiprocess: one slot holding the state's index, timestamped at state(); the scrape shows the most
-        # recent state of any process.
-        self._cell = values.multiprocess_cell("stateset", self._name, self._name, self._labelnames,
-                                              self._labelvalues, self._documentation, self._states)
-
-    def state(self, state: str) -> None:
-        """Switch to ``state`` (``ValueError`` if it is not one of the states)."""
-        self._raise_if_not_observable()
-        try:
-            index = self._states.index(state)
-        except ValueError:
-            raise ValueError(f"{state!r} is not a state of {self._name}: {self._states}") from None
-        with self._state_lock:
-            self._value = index
-            if self._cell is not None:
-                self._cell.set(float(index), timestamp=time.time())
-
-    def _child_samples(self) -> Iterable[_SampleTuple]:
-        with self._state_lock:
-            current = self._value
-        return [("", {self._name: s}, 1 if i == current else 0, None, None) for i, s in enumerate(self._states)]

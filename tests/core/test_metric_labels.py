@@ -149,15 +149,81 @@ def test_str_subclass_label_values_always_go_through_str(registry: CollectorRegi
 
 
 def test_children_are_instances_of_the_metric_type_without_instance_dicts(registry: CollectorRegistry) -> None:
-    """A child is a slotted subclass instance: ``isinstance`` holds and its state lives in slots."""
+    """A child is a slotted instance: ``isinstance`` holds, it has no ``__dict__`` and refuses stray attributes."""
     g = Gauge("g", "G.", ["a"], registry=registry)
     child = g.labels("x")
     child.set(1)
     child.set_function(lambda: 2)
     assert isinstance(child, Gauge)
-    assert vars(child) == {}
+    assert not hasattr(child, "__dict__")
+    with pytest.raises(AttributeError):
+        child.anything = 1  # type: ignore[attr-defined]
     assert str(child) == "gauge:g"
     assert repr(child) == "pyrometer.metrics.Gauge(g)"
+
+
+@pytest.mark.parametrize("make", [
+    lambda r: Counter("c", "C.", ["a"], registry=r),
+    lambda r: Gauge("g", "G.", ["a"], registry=r),
+    lambda r: Gauge("g", "G.", ["a"], registry=r, multiprocess_mode="mostrecent"),
+    lambda r: Summary("s", "S.", ["a"], registry=r),
+    lambda r: Summary("s", "S.", ["a"], registry=r, objectives={0.5: 0.05}),
+    lambda r: Histogram("h", "H.", ["a"], registry=r),
+    lambda r: Histogram("h", "H.", ["a"], registry=r, native=True),
+    lambda r: Info("i", "I.", ["a"], registry=r),
+    lambda r: Enum("e", "E.", ["a"], registry=r, states=["x", "y"]),
+], ids=["counter", "gauge", "gauge-mostrecent", "summary", "summary-quantiles", "histogram", "histogram-native",
+        "info", "enum"])
+def test_every_type_makes_dict_free_children_that_are_its_instances(
+        registry: CollectorRegistry, make: Callable[[CollectorRegistry], Any]) -> None:
+    """Children of every type are instances of it (and of MetricWrapperBase) with no instance dict; parents keep one."""
+    from pyrometer.metrics import MetricWrapperBase
+
+    parent = make(registry)
+    child = parent.labels("x")
+    assert isinstance(child, type(parent)) and isinstance(child, MetricWrapperBase)
+    assert not hasattr(child, "__dict__")
+    assert hasattr(parent, "__dict__")  # parents stay open to attributes, as prometheus_client's are
+    assert not isinstance(child, Counter if type(parent) is not Counter else Gauge)
+    assert child is parent.labels("x")
+
+
+def test_counter_and_gauge_children_keep_their_value_inline_but_serve_the_cell_interface(
+        registry: CollectorRegistry) -> None:
+    """``child._value`` (used by prometheus_client users' tests) reads and writes the child's own slot."""
+    c = Counter("c", "C.", ["a"], registry=registry)
+    child = c.labels("x")
+    child.inc(2)
+    child._value.inc(3)
+    assert child._value.get() == 5.0 and value(registry, "c_total", a="x") == 5.0
+    child.inc(1, exemplar={"trace_id": "abc"})
+    assert child._value.get_exemplar().labels == {"trace_id": "abc"}
+    child.reset()
+    assert child._value.get() == 0.0
+    g = Gauge("g", "G.", ["a"], registry=registry)
+    gchild = g.labels("x")
+    gchild.set(7)
+    gchild.dec(2)
+    gchild._value.set(gchild._value.get() + 1)
+    assert value(registry, "g", a="x") == 6.0
+    assert gchild._value.get_exemplar() is None
+    # Unlabelled metrics and mostrecent gauges keep a cell object.
+    assert type(Counter("u", "U.", registry=registry)._value) is values._LocalValue
+    assert type(Gauge("m", "M.", ["a"], registry=registry, multiprocess_mode="mostrecent").labels("x")._value) \
+        is values._LocalValue
+
+
+def test_children_of_a_user_subclass_use_its_methods(registry: CollectorRegistry) -> None:
+    """A subclass's overrides apply to its children too (they subclass it, keeping a cell and an instance dict)."""
+
+    class DoubleCounter(Counter):
+        def inc(self, amount: float = 1, exemplar: Any = None) -> None:
+            super().inc(amount * 2, exemplar)
+
+    c = DoubleCounter("d", "D.", ["a"], registry=registry)
+    c.labels("x").inc(3)
+    assert isinstance(c.labels("x"), DoubleCounter)
+    assert value(registry, "d_total", a="x") == 6.0
 
 
 def test_wrong_label_count_is_refused(registry: CollectorRegistry) -> None:

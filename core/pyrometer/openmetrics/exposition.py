@@ -189,14 +189,14 @@ def _write_children(out: List[str], created: Optional[List[str]], m: Any, exempl
     if isinstance(m, Counter) and exemplars:
         for c in m._children():
             lbl = labels(c)
-            ex = c._value.get_exemplar()
-            out.append(f"{name}_total{lbl} {fmt(c._value.get())}{_exemplar_str(ex) if ex else ''}\n")
+            ex = c._get_exemplar()
+            out.append(f"{name}_total{lbl} {fmt(c._get())}{_exemplar_str(ex) if ex else ''}\n")
             if created is not None:
                 created.append(f"{name}_created{lbl} {fmt(c._created)}\n")
     elif isinstance(m, Counter):  # no per-child exemplar work where the format has none
         for c in m._children():
             lbl = labels(c)
-            out.append(f"{name}_total{lbl} {fmt(c._value.get())}\n")
+            out.append(f"{name}_total{lbl} {fmt(c._get())}\n")
             if created is not None:
                 created.append(f"{name}_created{lbl} {fmt(c._created)}\n")
     elif isinstance(m, Gauge):
