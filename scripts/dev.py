@@ -8,6 +8,7 @@ assumed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -33,12 +34,15 @@ def _mysql_headers() -> bool:
 
 
 def ensure_env() -> None:
-    """Create the venv and (re)install when pyproject.toml changed since the last install."""
+    """Create the venv and (re)install when pyproject.toml, the C accelerator or its build hook changed."""
     if not PY.exists():
         print(f"creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     mysql = _mysql_headers()
     pyproject = (ROOT / "pyproject.toml").read_bytes() + (b"\n# +mysqlclient" if mysql else b"")
+    # The C accelerator is compiled at install time: a changed source or build hook needs a reinstall too.
+    for built_from in ("hatch_build.py", "core/pyrometer/_speedups.c"):
+        pyproject += b"\n# " + hashlib.sha256((ROOT / built_from).read_bytes()).hexdigest().encode()
     if STAMP.exists() and STAMP.read_bytes() == pyproject:
         return
     print("installing pyrometer[all,dev] into .venv", flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from time import perf_counter as default_timer
 from types import TracebackType
 from typing import Any, Callable, Optional, Tuple, Type, TypeVar, Union
@@ -73,6 +74,8 @@ class Timer:
     known only once the work is done.
     """
 
+    # The pure-Python Timer (also as _PyTimer), and the reference for the C one in _speedups.c, which
+    # replaces it below when built and must behave the same (tests/core/test_speedups.py runs both).
     __slots__ = ("_callback_name", "_metric", "_start", "duration")
 
     def __init__(self, metric: Any, callback_name: str) -> None:
@@ -83,7 +86,7 @@ class Timer:
         self.duration: Optional[float] = None
 
     def _new_timer(self) -> Timer:
-        return Timer(self._metric, self._callback_name)
+        return type(self)(self._metric, self._callback_name)
 
     def __enter__(self) -> Timer:
         self._start = default_timer()
@@ -104,3 +107,24 @@ class Timer:
     def __call__(self, f: F) -> F:
         # A decorated function may run concurrently, so each call gets its own timer.
         return _wrap(self._new_timer, f)
+
+
+_PyTimer = Timer
+
+
+def _speedups_timer() -> Optional[type]:
+    # Read once, at import: metrics take the Timer class from this module when they are defined.
+    if os.environ.get("PYROMETER_NO_EXTENSIONS", "") not in ("", "0"):
+        return None
+    try:
+        from ._speedups import Timer as CTimer
+    except ImportError:  # not built: no compiler at install time, Windows, or disabled at build time
+        return None
+    return CTimer
+
+
+_CTimer = _speedups_timer()
+#: True when ``Timer`` is the C implementation from ``pyrometer._speedups`` (same behaviour, faster).
+SPEEDUPS = _CTimer is not None
+if _CTimer is not None:
+    Timer = _CTimer  # type: ignore[misc]  # its __module__ and __name__ are this module's and "Timer" too
