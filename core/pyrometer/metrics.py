@@ -429,6 +429,35 @@ class _HistogramMethods(_MetricMethods):
         return samples
 
 
+class _InlineHistogram:
+    """Histogram methods for a classic child keeping its bucket counts and sum in its own slots
+    (``values.inline_values``)."""
+
+    __slots__ = ()
+    _upper_bounds: List[float]
+    _counts: List[float]
+    _sum: float
+    _exemplars: Optional[List[Optional[Exemplar]]]
+    _created: float
+    _value = property(values.InlineHistogramCounts)
+
+    def _metric_init(self) -> None:
+        self._counts = [0.0] * len(self._upper_bounds)
+        self._sum = 0.0
+        self._exemplars = None
+        self._created = time.time()
+
+    def observe(self, amount: float, exemplar: Optional[Dict[str, str]] = None) -> None:
+        i = bisect_left(self._upper_bounds, amount)
+        if not i and amount != amount:  # NaN: see _HistogramMethods.observe
+            i = len(self._upper_bounds) - 1
+        # Each += is atomic for the reason values._AtomicValue.inc is (as in values._HistogramCounts.observe).
+        self._counts[i] += 1.0
+        self._sum += amount
+        if exemplar:
+            self._value.set_exemplar(i, _exemplar(exemplar, amount))
+
+
 class Histogram(_HistogramMethods, MetricWrapperBase):
     """Observations counted into buckets, for quantiles computed by Prometheus.
 
@@ -455,6 +484,8 @@ class Histogram(_HistogramMethods, MetricWrapperBase):
     """
 
     _methods = _HistogramMethods
+    _inline_mixin = _InlineHistogram
+    _inline_slots = ("_counts", "_sum", "_exemplars", "_created")
     DEFAULT_BUCKETS: Tuple[float, ...] = (.005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5, 5.0, 7.5, 10.0, INF)
 
     def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
@@ -472,6 +503,7 @@ class Histogram(_HistogramMethods, MetricWrapperBase):
                                                           native_max_zero_threshold)
             # A child's observe is its native state's, chosen at creation: classic histograms pay nothing.
             self._child_slots = (*self._child_slots, "observe")
+            self._inline_mixin = None
             if buckets is Histogram.DEFAULT_BUCKETS or not len(buckets):
                 buckets = (INF,)
         self._prepare_buckets(buckets)

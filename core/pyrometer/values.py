@@ -260,13 +260,14 @@ def new_value(typ: str, metric_name: str, name: str, labelnames: Sequence[str],
 
 
 def inline_values() -> bool:
-    """Whether a child created now may keep its number in a slot of its own instead of a cell object.
+    """Whether a child created now may keep its numbers in slots of its own instead of a cell object.
 
-    That is exactly when ``new_value`` would hand out the lock-free local cell: the
-    child's own ``+=`` on a float slot is then just as atomic, and saves the cell
-    (48 bytes per child) and one call per update.
+    That is exactly when ``new_value`` and ``new_histogram_counts`` would hand out the
+    lock-free local cells: the child's own ``+=`` on its slots is then just as atomic,
+    and saves the cell (48 bytes or more per child) and one call per update.
     """
-    return _LocalValue is _AtomicValue and ValueClass is _DEFAULT_VALUE_CLASS and not _multiprocess_env()
+    return (_LocalValue is _AtomicValue and HistogramCounts is _HistogramCounts
+            and ValueClass is _DEFAULT_VALUE_CLASS and not _multiprocess_env())
 
 
 class InlineCell:
@@ -296,6 +297,32 @@ class InlineCell:
 
     def get_exemplar(self) -> Optional[Exemplar]:
         return self._owner._ex
+
+
+class InlineHistogramCounts:
+    """``_HistogramCounts``'s interface over a histogram child that keeps ``_counts``, ``_sum`` and
+    ``_exemplars`` in slots of its own (see ``InlineCell``)."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: Any) -> None:
+        self._owner = owner
+
+    def observe(self, index: int, amount: float) -> None:
+        owner = self._owner
+        owner._counts[index] += 1.0
+        owner._sum += amount
+
+    def set_exemplar(self, index: int, exemplar: Exemplar) -> None:
+        _HistogramCounts.set_exemplar(self._owner, index, exemplar)
+
+    def _read(self) -> tuple[List[float], float]:
+        return list(self._owner._counts), self._owner._sum
+
+    snapshot = _HistogramCounts.snapshot
+
+    def exemplars(self) -> Optional[List[Optional[Exemplar]]]:
+        return _HistogramCounts.exemplars(self._owner)
 
 
 def _multiprocess_identity() -> Optional[Callable[[], Union[int, str]]]:

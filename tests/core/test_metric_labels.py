@@ -207,8 +207,14 @@ def test_counter_and_gauge_children_keep_their_value_inline_but_serve_the_cell_i
     gchild._value.set(gchild._value.get() + 1)
     assert value(registry, "g", a="x") == 6.0
     assert gchild._value.get_exemplar() is None
-    # Unlabelled metrics and mostrecent gauges keep a cell object.
-    assert type(Counter("u", "U.", registry=registry)._value) is values._LocalValue
+    # A metric without labels keeps its value inline too (its inline methods bound in the instance);
+    # the class's own methods still work on it through the view.
+    u = Counter("u", "U.", registry=registry)
+    assert type(u._value) is (values.InlineCell if values._GIL_ATOMIC else values.MutexValue)
+    u.inc(2)
+    Counter.inc(u, 3)
+    assert value(registry, "u_total") == 5.0
+    # mostrecent gauges keep the cell object, which timestamps every set().
     assert type(Gauge("m", "M.", ["a"], registry=registry, multiprocess_mode="mostrecent").labels("x")._value) \
         is values._LocalValue
 
@@ -224,6 +230,28 @@ def test_children_of_a_user_subclass_use_its_methods(registry: CollectorRegistry
     c.labels("x").inc(3)
     assert isinstance(c.labels("x"), DoubleCounter)
     assert value(registry, "d_total", a="x") == 6.0
+    u = DoubleCounter("du", "D.", registry=registry)
+    u.inc(4)
+    assert value(registry, "du_total") == 8.0 and "inc" not in vars(u)
+
+
+def test_histogram_children_keep_counts_inline_and_serve_the_cell_interface(registry: CollectorRegistry) -> None:
+    """A classic histogram child's counts live in its slots; ``_value`` gives cumulative snapshots and exemplars."""
+    from pyrometer.openmetrics.exposition import generate_latest as om_latest
+
+    h = Histogram("h", "H.", ["a"], registry=registry, buckets=(1, 2))
+    child = h.labels("x")
+    for v in (0.5, 1.5, 1.5, 7.0, float("nan")):
+        child.observe(v)
+    child.observe(1.2, exemplar={"trace_id": "t1"})
+    # (Python 3.9 has no atomic += and keeps the locked cell; the interface is the same.)
+    assert type(child._value) is (values.InlineHistogramCounts if values._GIL_ATOMIC else values._LockedHistogramCounts)
+    counts, total = child._value.snapshot()
+    assert counts == [1.0, 4.0, 6.0] and total != total  # NaN went to +Inf and made the sum NaN
+    assert [e and e.labels for e in child._value.exemplars()] == [None, {"trace_id": "t1"}, None]
+    text = om_latest(registry).decode()
+    assert 'h_bucket{a="x",le="2.0"} 4.0 # {trace_id="t1"} 1.2' in text
+    assert 'h_count{a="x"} 6.0' in text
 
 
 def test_wrong_label_count_is_refused(registry: CollectorRegistry) -> None:

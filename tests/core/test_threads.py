@@ -71,12 +71,16 @@ def test_the_cells_under_test_are_the_expected_ones(registry: CollectorRegistry,
     """The default run uses the lock-free cells on this GIL interpreter; the forced run uses the locked ones."""
     c = Counter("c", "C.", registry=registry)
     h = Histogram("h", "H.", registry=registry)
+    child = Counter("lc", "L.", ["a"], registry=registry).labels("x")
+    gchild = Gauge("lg", "L.", ["a"], registry=registry).labels("x")
     if cells == "mutex":
         assert type(c._value) is values.MutexValue
         assert type(h._value) is values._LockedHistogramCounts
-    elif values._GIL_ATOMIC:
-        assert type(c._value) is values._AtomicValue
-        assert type(h._value) is values._HistogramCounts
+        # No inline values where += is not atomic: label children take the locked cell too.
+        assert type(child._value) is values.MutexValue and type(gchild._value) is values.MutexValue
+    elif values._GIL_ATOMIC:  # values inline, in the metric or child itself
+        assert type(c._value) is values.InlineCell and type(h._value) is values.InlineHistogramCounts
+        assert type(child._value) is values.InlineCell and type(gchild._value) is values.InlineCell
 
 
 def test_counter_inc(registry: CollectorRegistry, cells: str) -> None:

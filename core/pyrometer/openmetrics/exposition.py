@@ -207,8 +207,9 @@ def _write_children(out: List[str], created: Optional[List[str]], m: Any, exempl
         nonneg = m._upper_bounds[0] >= 0
         for c in m._children():
             lbl, head, tail = m._bucket_label_parts(c)
-            counts, total = c._value.snapshot()
-            bucket_exemplars = c._value.exemplars() if exemplars else None
+            cell = c._value
+            counts, total = cell.snapshot()
+            bucket_exemplars = cell.exemplars() if exemplars else None
             if bucket_exemplars:
                 for le, count, ex in zip(les, counts, bucket_exemplars):
                     out.append(f'{name}_bucket{head}le="{le}"{tail} {fmt(count)}{_exemplar_str(ex) if ex else ""}\n')

@@ -184,9 +184,12 @@ def test_time_and_labels_use_the_native_path() -> None:
 
 def test_classic_histograms_are_untouched() -> None:
     """Without native=True a histogram keeps the classic counts and observe method."""
+    from pyrometer.metrics import _InlineHistogram
+
     h = Histogram("lat", "Lat.", registry=None)
-    assert type(h).observe is Histogram.observe and "observe" not in vars(h)
-    assert type(h._value).__name__ in ("_HistogramCounts", "_LockedHistogramCounts")
+    assert h._native is None
+    assert getattr(h.observe, "__func__", None) in (Histogram.observe, _InlineHistogram.observe)
+    assert type(h._value).__name__ in ("InlineHistogramCounts", "_HistogramCounts", "_LockedHistogramCounts")
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
