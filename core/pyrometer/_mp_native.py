@@ -51,7 +51,6 @@ in its own files, like every multiprocess cell.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from array import array
@@ -72,6 +71,7 @@ from ._native_histogram import (
     NativeCount,
     _layout,
     bucket_index,
+    bucket_key,
     spans_and_deltas,
     upper_bound,
 )
@@ -84,8 +84,6 @@ BUCKET = "nhbucket"
 BucketKey = Tuple[int, int, int]
 Merged = Tuple[int, float, float, Dict[int, float], Dict[int, float]]
 
-_log2 = math.log2
-_ceil = math.ceil
 
 
 def coarseness(schema: int) -> float:
@@ -300,12 +298,8 @@ class MultiProcessNativeState(BucketLimit):
         layout = self._layout
         zt = layout[0]
         if amount > zt:
-            x = _log2(amount) * layout[2]
-            try:
-                key = _ceil(x)
-            except OverflowError:  # +Inf: the exact path
-                key = 0
-            if 1e-6 < key - x < 0.999999 and self._layout is layout:
+            key = bucket_key(amount, layout[2])
+            if key is not None and self._layout is layout:
                 # From the check to the first increment: no call, no backward jump (see the module docstring).
                 try:
                     a = self._a
@@ -318,12 +312,8 @@ class MultiProcessNativeState(BucketLimit):
             else:
                 self._observe_locked(amount, ci)
         elif amount < -zt:
-            x = _log2(-amount) * layout[2]
-            try:
-                key = _ceil(x)
-            except OverflowError:
-                key = 0
-            if 1e-6 < key - x < 0.999999 and self._layout is layout:
+            key = bucket_key(-amount, layout[2])
+            if key is not None and self._layout is layout:
                 try:
                     a = self._a
                     a[self._neg[key]] += 1.0

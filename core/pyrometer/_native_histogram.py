@@ -32,6 +32,7 @@ from threading import Lock
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import values
+from ._accel import speedups
 from .samples import BucketSpan, Exemplar, NativeHistogram
 
 SCHEMA_MIN = -4
@@ -49,6 +50,25 @@ Layout = Tuple[float, int, float]
 _FROZEN: Layout = (math.nan, 0, math.nan)  # compares false to everything: observers fall to the locked path
 _log2 = math.log2
 _ceil = math.ceil
+
+
+def _py_bucket_key(magnitude: float, scale: float) -> Optional[int]:
+    """The bucket index ``ceil(log2(magnitude) * scale)`` of a magnitude above the zero threshold, if certain.
+
+    ``scale`` is ``2**schema``. math.log2 is within an ulp or so, so a product that is not within 1e-6 of an
+    integer has the exact ceiling; for the rest (exact powers of the base, ties, ±Inf) this returns ``None``
+    and the caller takes the exact path under its lock. ``pyrometer._speedups.bucket_key`` is the same
+    arithmetic in C, used when built: it saves a third of a native ``observe()``.
+    """
+    x = _log2(magnitude) * scale
+    try:
+        key = _ceil(x)
+    except OverflowError:  # +Inf
+        return None
+    return key if 1e-6 < key - x < 0.999999 else None
+
+
+bucket_key: Callable[[float, float], Optional[int]] = _py_bucket_key if speedups is None else speedups.bucket_key
 
 _bounds_cache: Dict[int, List[float]] = {}
 
@@ -324,16 +344,11 @@ class NativeHistogramState(BucketLimit):
         ci = 0 if classic is None else bisect_left(classic, amount)  # NaN gets 0 here, set right where it goes
         layout = self._layout
         zt = layout[0]
-        # The index is ceil(log2(|v|) * 2**schema). math.log2 is within an ulp or so, so a result that is not
-        # within 1e-6 of an integer has the exact ceiling; the rest (exact powers of the base, ±Inf, ties)
-        # take the exact path under the lock.
+        # The index is ceil(log2(|v|) * 2**schema) where that is certain (bucket_key); the rest (exact powers
+        # of the base, ±Inf, ties) take the exact path under the lock.
         if amount > zt:
-            x = _log2(amount) * layout[2]
-            try:
-                key = _ceil(x)
-            except OverflowError:  # ±Inf: the exact path
-                key = 0
-            if 1e-6 < key - x < 0.999999 and self._layout is layout:
+            key = bucket_key(amount, layout[2])
+            if key is not None and self._layout is layout:
                 # From the check to the last increment: no call, no backward jump (see the module docstring).
                 try:
                     self._pos[key] += 1
@@ -345,12 +360,8 @@ class NativeHistogramState(BucketLimit):
             else:
                 self._observe_locked(amount, ci)
         elif amount < -zt:
-            x = _log2(-amount) * layout[2]
-            try:
-                key = _ceil(x)
-            except OverflowError:  # ±Inf: the exact path
-                key = 0
-            if 1e-6 < key - x < 0.999999 and self._layout is layout:
+            key = bucket_key(-amount, layout[2])
+            if key is not None and self._layout is layout:
                 try:
                     self._neg[key] += 1
                 except KeyError:

@@ -23,9 +23,8 @@ from ._native_histogram import (
     Layout,
     LockedObserve,
     NativeHistogramState,
-    _ceil,
-    _log2,
     bucket_index,
+    bucket_key,
 )
 
 
@@ -44,12 +43,8 @@ class NativeOnlyState(NativeHistogramState):
         zt = layout[0]
         # ceil(log2(|v|) * 2**schema), exact unless within 1e-6 of an integer: see NativeHistogramState.observe.
         if amount > zt:
-            x = _log2(amount) * layout[2]
-            try:
-                key = _ceil(x)
-            except OverflowError:  # +Inf: the exact path
-                key = 0
-            if 1e-6 < key - x < 0.999999 and self._layout is layout:
+            key = bucket_key(amount, layout[2])
+            if key is not None and self._layout is layout:
                 # From the check to the last increment: no call, no backward jump.
                 try:
                     self._pos[key] += 1
@@ -60,12 +55,8 @@ class NativeOnlyState(NativeHistogramState):
             else:
                 self._observe_locked(amount, 0)
         elif amount < -zt:
-            x = _log2(-amount) * layout[2]
-            try:
-                key = _ceil(x)
-            except OverflowError:  # -Inf: the exact path
-                key = 0
-            if 1e-6 < key - x < 0.999999 and self._layout is layout:
+            key = bucket_key(-amount, layout[2])
+            if key is not None and self._layout is layout:
                 try:
                     self._neg[key] += 1
                 except KeyError:

@@ -10,6 +10,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <math.h>
 #include <time.h>
 
 /* The clock must be the one time.perf_counter() reads, so durations from
@@ -313,11 +314,59 @@ static PyTypeObject TimerType = {
     .tp_vectorcall = Timer_vectorcall,
 };
 
+/* bucket_key(magnitude, scale): the native-histogram bucket index ceil(log2(magnitude) * scale) when
+ * that is certain, else None (within 1e-6 of an integer, or not finite: the caller's exact path).
+ * _native_histogram.bucket_key is the reference; this is the same arithmetic on the same doubles
+ * (libm log2 as math.log2 uses, one multiply, ceil, the int-to-double difference), so the two agree
+ * bit for bit. */
+static PyObject *
+bucket_key(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    double magnitude, scale, x, key, gap;
+
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "bucket_key expected 2 arguments, got %zd", nargs);
+        return NULL;
+    }
+    magnitude = PyFloat_AsDouble(args[0]);
+    if (magnitude == -1.0 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            return NULL;
+        }
+        PyErr_Clear();  /* an int beyond any double: the exact path decides */
+        Py_RETURN_NONE;
+    }
+    scale = PyFloat_AsDouble(args[1]);
+    if (scale == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!(magnitude > 0.0) || !isfinite(magnitude)) {
+        Py_RETURN_NONE;
+    }
+    x = log2(magnitude) * scale;
+    if (!isfinite(x)) {
+        Py_RETURN_NONE;
+    }
+    key = ceil(x);
+    gap = key - x;
+    if (!(gap > 1e-6 && gap < 0.999999)) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromDouble(key);
+}
+
+static PyMethodDef speedups_functions[] = {
+    {"bucket_key", (PyCFunction)(void (*)(void))bucket_key, METH_FASTCALL,
+     "The native-histogram bucket index of a positive magnitude at a scale of 2**schema, or None if uncertain."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "pyrometer._speedups",
     .m_doc = "Optional C versions of pyrometer hot paths; pure-Python equivalents always exist.",
     .m_size = -1,
+    .m_methods = speedups_functions,
 };
 
 PyMODINIT_FUNC

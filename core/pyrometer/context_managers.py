@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 from time import perf_counter as default_timer
 from types import TracebackType
 from typing import Any, Callable, Optional, Tuple, Type, TypeVar, Union
+
+from ._accel import speedups
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,18 +113,7 @@ class Timer:
 _PyTimer = Timer
 
 
-def _speedups_timer() -> Optional[type]:
-    # Read once, at import: metrics take the Timer class from this module when they are defined.
-    if os.environ.get("PYROMETER_NO_EXTENSIONS", "") not in ("", "0"):
-        return None
-    try:
-        from ._speedups import Timer as CTimer
-    except ImportError:  # not built: no compiler at install time, Windows, or disabled at build time
-        return None
-    return CTimer
-
-
-_CTimer = _speedups_timer()
+_CTimer: Optional[type] = None if speedups is None else speedups.Timer
 #: True when ``Timer`` is the C implementation from ``pyrometer._speedups`` (same behaviour, faster).
 SPEEDUPS = _CTimer is not None
 if _CTimer is not None:

@@ -1,4 +1,4 @@
-"""The C Timer (``pyrometer._speedups``) and the pure-Python one behave identically."""
+"""The C accelerator (``pyrometer._speedups``: Timer, bucket_key) and the pure-Python code behave identically."""
 
 from __future__ import annotations
 
@@ -15,7 +15,18 @@ from typing import Any, List
 
 import pyrometer.metrics
 import pytest
-from pyrometer import CollectorRegistry, Gauge, Histogram, Summary, context_managers, generate_latest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyrometer import (
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    Summary,
+    _accel,
+    _native_histogram,
+    context_managers,
+    generate_latest,
+)
 
 _NO_EXTENSIONS = os.environ.get("PYROMETER_NO_EXTENSIONS", "") not in ("", "0")
 NOT_BUILT = "pyrometer._speedups is not built (no C compiler at install time) or PYROMETER_NO_EXTENSIONS is set"
@@ -329,3 +340,34 @@ def test_extension_is_built_on_ci() -> None:
                           check=False)
     assert done.returncode == 0, done.stderr
     assert context_managers.SPEEDUPS
+
+
+# -- bucket_key: the native-histogram index ------------------------------------------------------------------
+
+_c_bucket_key = getattr(_accel.speedups, "bucket_key", None)
+needs_c_key = pytest.mark.skipif(_c_bucket_key is None, reason=NOT_BUILT)
+
+
+@needs_c_key
+@settings(max_examples=3000, deadline=None)
+@given(magnitude=st.floats(min_value=0.0, exclude_min=True, allow_infinity=True, allow_nan=False)
+       | st.integers(min_value=1, max_value=2**1000),
+       schema=st.integers(min_value=-4, max_value=8))
+def test_c_bucket_key_agrees_with_the_python_one(magnitude: float, schema: int) -> None:
+    """Same index, or the same refusal (None: the exact path decides), for every float, int and schema."""
+    scale = 2.0 ** schema
+    expected = _native_histogram._py_bucket_key(magnitude, scale)
+    assert _c_bucket_key(magnitude, scale) == expected
+    if expected is not None:  # and a certain key is the exact one
+        assert expected == _native_histogram.bucket_index(magnitude, schema)
+
+
+@needs_c_key
+@pytest.mark.parametrize("magnitude", [0.5, 1.0, 2.0, 2.0 ** 0.125, float("inf"), 5e-324, 1.7976931348623157e308])
+def test_c_bucket_key_declines_exactly_where_python_does(magnitude: float) -> None:
+    """Powers of the base and infinities are left to the exact path by both."""
+    assert _c_bucket_key(magnitude, 8.0) == _native_histogram._py_bucket_key(magnitude, 8.0)
+    with pytest.raises(TypeError):
+        _c_bucket_key("1.5", 8.0)
+    with pytest.raises(TypeError, match="bucket_key expected 2 arguments, got 1"):
+        _c_bucket_key(1.5)
