@@ -399,8 +399,8 @@ class MetricWrapperBase(_MetricMethods, Collector):
         for name, attr in vars(mixin).items():
             if isinstance(attr, FunctionType) and name != "_metric_init":
                 setattr(self, name, MethodType(attr, self))
-            elif name == "_value":
-                self._value = attr.fget(self)  # the view serving the cell interface
+            elif isinstance(attr, property):
+                setattr(self, name, attr.fget(self))  # a view serving the cell interface (``_value``, ...)
 
     def _make_child_cls(self, mixin: Optional[type], slots: Tuple[str, ...]) -> type:
         """The class of this parent's children: its type's slotted methods class plus ``slots``.

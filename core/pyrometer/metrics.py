@@ -334,6 +334,27 @@ class _SummaryMethods(_MetricMethods):
         return samples
 
 
+class _InlineSummary:
+    """Summary methods for a child keeping its count and sum in its own slots (``values.inline_values``)."""
+
+    __slots__ = ()
+    _c: float
+    _s: float
+    _created: float
+    _ex = None  # summaries keep no exemplar; the cell views read this
+    _count = property(values.InlineSummaryCount)
+    _sum = property(values.InlineSummarySum)
+
+    def _metric_init(self) -> None:
+        self._c = 0.0
+        self._s = 0.0
+        self._created = time.time()
+
+    def observe(self, amount: float) -> None:
+        self._c += 1.0  # each += atomic for the reason values._AtomicValue.inc is
+        self._s += amount
+
+
 class Summary(_SummaryMethods, MetricWrapperBase):
     """Count and sum of observations, e.g. request sizes or latencies; quantiles when given ``objectives``.
 
@@ -350,6 +371,8 @@ class Summary(_SummaryMethods, MetricWrapperBase):
     """
 
     _methods = _SummaryMethods
+    _inline_mixin = _InlineSummary
+    _inline_slots = ("_c", "_s", "_created")
 
     def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), namespace: str = "",
                  subsystem: str = "", unit: str = "", registry: Optional[CollectorRegistry] = REGISTRY,
@@ -361,6 +384,7 @@ class Summary(_SummaryMethods, MetricWrapperBase):
             if values._multiprocess_identity() is not None:
                 raise ValueError(self._MULTIPROCESS_REFUSAL)
             self._quantile_spec = spec
+            self._inline_mixin = None  # its observe also feeds the quantile window: cells, as before
         super().__init__(name, documentation, labelnames, namespace, subsystem, unit, registry, _labelvalues,
                          max_label_sets=max_label_sets)
         if spec is not None:

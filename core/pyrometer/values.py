@@ -299,6 +299,36 @@ class InlineCell:
         return self._owner._ex
 
 
+class InlineSummaryCount(InlineCell):
+    """``InlineCell`` over a Summary child's own ``_c`` slot (its count)."""
+
+    __slots__ = ()
+
+    def inc(self, amount: float) -> None:
+        self._owner._c += amount
+
+    def set(self, value: float, timestamp: Optional[float] = None) -> None:
+        self._owner._c = value
+
+    def get(self) -> float:
+        return self._owner._c
+
+
+class InlineSummarySum(InlineCell):
+    """``InlineCell`` over a Summary child's own ``_s`` slot (its sum)."""
+
+    __slots__ = ()
+
+    def inc(self, amount: float) -> None:
+        self._owner._s += amount
+
+    def set(self, value: float, timestamp: Optional[float] = None) -> None:
+        self._owner._s = value
+
+    def get(self) -> float:
+        return self._owner._s
+
+
 class InlineHistogramCounts:
     """``_HistogramCounts``'s interface over a histogram child that keeps ``_counts``, ``_sum`` and
     ``_exemplars`` in slots of its own (see ``InlineCell``)."""

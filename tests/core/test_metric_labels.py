@@ -450,3 +450,21 @@ def test_remove_and_clear_work_silently_in_multiprocess_mode(registry: Collector
             assert c.collect()[0].samples == []
     finally:
         values.close_all_multiprocess_files()
+
+
+def test_summary_children_keep_count_and_sum_inline_and_serve_the_cell_interface(registry: CollectorRegistry) -> None:
+    """``child._count``/``child._sum`` read and write the child's own slots; the exposition shows the same numbers."""
+    s = Summary("s", "S.", ["a"], registry=registry)
+    child = s.labels("x")
+    child.observe(2.5)
+    child.observe(0.5)
+    child._count.inc(1)
+    child._sum.inc(1.0)
+    assert (child._count.get(), child._sum.get()) == (3.0, 4.0)
+    assert (value(registry, "s_count", a="x"), value(registry, "s_sum", a="x")) == (3.0, 4.0)
+    u = Summary("u", "U.", registry=registry)
+    u.observe(7)
+    assert (value(registry, "u_count"), value(registry, "u_sum")) == (1.0, 7.0)
+    inline = values._GIL_ATOMIC
+    assert type(child._count) is (values.InlineSummaryCount if inline else values.MutexValue)
+    assert type(u._sum) is (values.InlineSummarySum if inline else values.MutexValue)
