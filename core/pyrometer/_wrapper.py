@@ -6,9 +6,10 @@ already strings. Each type is two classes: a slotted one with its methods
 (``_CounterMethods``) and the public one (``Counter``) adding construction and an
 instance dict. Children are instances of a class made once per parent from the
 slotted one, holding what all children share (name, help, buckets) as class
-attributes; a child itself is only slots: its label values, its value (inline
-for Counter and Gauge, else a cell) and the label string rendered at its first
-export. ``isinstance(child, Counter)`` still holds (virtual subclass).
+attributes; a child itself is only slots: its label values, its numbers (in
+slots of its own where the lock-free local cell would be used, else in cells) and
+the label string rendered at its first export. ``isinstance(child, Counter)``
+still holds (virtual subclass).
 
 Cardinality limits live in the slow path only: a parent with a limit (its own
 ``max_label_sets`` or its registry's default) that already holds that many label
@@ -100,8 +101,8 @@ class _MetricMethods:
     # Names of the value cells a child owns; a parent gets stand-ins that raise.
     _value_attrs: Tuple[str, ...] = ("_value",)
     _child_slots: Tuple[str, ...] = ("_value", "_created")
-    # Counter and Gauge children keep their number in a slot of their own when the lock-free local
-    # cell is what they would get (values.inline_values): these methods, with these slots.
+    # Where the lock-free local cell is what a value would get (values.inline_values), a child keeps its
+    # numbers in slots of its own instead: the type's methods for that, and the slots they use.
     _inline_mixin: Optional[type] = None
     _inline_slots: Tuple[str, ...] = ()
     _inline_child_cls: Optional[type] = None
@@ -205,10 +206,11 @@ class _MetricMethods:
         return self
 
     def _new_child(self: T, labelvalues: Tuple[str, ...]) -> T:
-        if self._inline_mixin is not None and "_methods" in type(self).__dict__ and inline_values():
+        mixin = self._inline_now()
+        if mixin is not None:
             cls = self._inline_child_cls
             if cls is None:
-                cls = self._inline_child_cls = self._make_child_cls(self._inline_mixin, self._inline_slots)
+                cls = self._inline_child_cls = self._make_child_cls(mixin, self._inline_slots)
         else:
             cls = self._child_cls
             if cls is None:
@@ -218,6 +220,13 @@ class _MetricMethods:
         child._lbl = None
         child._metric_init()
         return child
+
+    def _inline_now(self) -> Optional[type]:
+        """The inline methods for a value made now, or ``None`` (cells: multiprocess, locked, a user's subclass)."""
+        mixin = self._inline_mixin
+        if mixin is None or "_methods" not in type(self).__dict__ or not inline_values():
+            return None
+        return mixin
 
     def _raise_if_not_observable(self) -> None:
         if self._metrics is not None:
@@ -391,8 +400,8 @@ class MetricWrapperBase(_MetricMethods, Collector):
         cells and users' subclasses), so the inline ones are bound in the instance: the
         same speed as a method, one attribute lookup.
         """
-        mixin = self._inline_mixin
-        if mixin is None or "_methods" not in type(self).__dict__ or not inline_values():
+        mixin = self._inline_now()
+        if mixin is None:
             self._metric_init()
             return
         mixin._metric_init(self)  # type: ignore[attr-defined]

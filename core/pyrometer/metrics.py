@@ -205,12 +205,14 @@ class _GaugeMethods(_MetricMethods):
 
 
 class _InlineGauge:
-    """Gauge methods for a child whose value lives in its own ``_v`` slot (``values.inline_values``)."""
+    """Gauge methods for a child whose value lives in its own ``_v`` slot (``values.inline_values``).
+
+    Never used for the mostrecent modes, whose inc() and dec() refuse: those keep a cell.
+    """
 
     __slots__ = ()
     _v: float
     _ex = None  # gauges keep no exemplar; InlineCell reads this
-    _is_most_recent: bool
     _function: Optional[Callable[[], float]]
     _value = property(values.InlineCell)
 
@@ -219,13 +221,9 @@ class _InlineGauge:
         self._function = None
 
     def inc(self, amount: float = 1) -> None:
-        if self._is_most_recent:
-            raise RuntimeError("inc must not be used with the mostrecent mode")
         self._v += amount
 
     def dec(self, amount: float = 1) -> None:
-        if self._is_most_recent:
-            raise RuntimeError("dec must not be used with the mostrecent mode")
         self._v -= amount
 
     def set(self, value: float) -> None:
