@@ -17,7 +17,7 @@ import tempfile
 import time
 import tracemalloc
 from types import ModuleType
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 Result = Tuple[float, bool]
 
@@ -118,21 +118,32 @@ def openmetrics_exposition(lib: ModuleType, n: int) -> Result:
     return _scrape(lib, n, om.generate_latest)
 
 
-def memory_per_counter_child(lib: ModuleType, n: int) -> Result:
-    """Bytes per labelled counter child after one increment and one scrape."""
+def _memory_per_child(lib: ModuleType, n: int, metric: Any, update: Callable[[Any], None]) -> Result:
+    """Bytes per labelled child of ``metric`` after one ``update(child)`` and one scrape."""
     reg = lib.CollectorRegistry()
-    c = lib.Counter("bench_mem", "d", ["i"], registry=reg)
+    reg.register(metric)
     values = [f"value-{i}" for i in range(n)]  # label strings are the user's, outside the measurement
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for v in values:
-        c.labels(v).inc()
+        update(metric.labels(v))
     lib.generate_latest(reg)
     gc.collect()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    return (after - before) / n, len(next(iter(c.collect())).samples) >= n
+    return (after - before) / n, len(next(iter(metric.collect())).samples) >= n
+
+
+def memory_per_counter_child(lib: ModuleType, n: int) -> Result:
+    """Bytes per labelled counter child after one increment and one scrape."""
+    return _memory_per_child(lib, n, lib.Counter("bench_mem", "d", ["i"], registry=None), lambda c: c.inc())
+
+
+def memory_per_histogram_child(lib: ModuleType, n: int) -> Result:
+    """Bytes per labelled histogram child (default buckets) after one observation and one scrape."""
+    return _memory_per_child(lib, n, lib.Histogram("bench_mem_h", "d", ["i"], registry=None),
+                             lambda h: h.observe(0.3))
 
 
 # -- multiprocess ------------------------------------------------------------------
@@ -228,6 +239,7 @@ WORKLOADS: Dict[str, Tuple[Callable[[ModuleType, int], Result], int, int, str, s
     "generate_latest text, 100k counters, 1 scrape": (text_exposition_once, 100_000, 0, "ms", "500 ms"),
     "OpenMetrics, counters": (openmetrics_exposition, 10_000, 5_000, "us/series", "7 us"),
     "memory per counter child": (memory_per_counter_child, 20_000, 5_000, "bytes", "300 bytes"),
+    "memory per histogram child": (memory_per_histogram_child, 5_000, 1_000, "bytes", "-"),
     "multiprocess Counter.inc()": (mp_counter_inc, 200_000, 30_000, "ns", "400 ns"),
     "multiprocess Histogram.observe()": (mp_histogram_observe, 200_000, 30_000, "ns", "700 ns"),
     # size = series per worker
