@@ -310,7 +310,7 @@ _NOT_LOOKED_UP: Any = object()
 class RequestTimer:
     """The measurement of one request, from ``HttpMetrics.start`` to ``finish``."""
 
-    __slots__ = ("_done", "_engine", "_first_byte", "_in_progress", "_trace", "extra", "handler", "method",
+    __slots__ = ("_engine", "_first_byte", "_in_progress", "_trace", "done", "extra", "handler", "method",
                  "started")
 
     def __init__(self, engine: HttpMetrics, method: str, extra: Tuple[str, ...]) -> None:
@@ -322,7 +322,7 @@ class RequestTimer:
         self._first_byte: Optional[float] = None
         self._in_progress: Optional[List[Any]] = None
         self._trace: Any = _NOT_LOOKED_UP
-        self._done = False
+        self.done = False  # finished or cancelled: later calls of either do nothing
 
     def set_handler(self, handler: Optional[str]) -> None:
         """Record the route template (``None``: the request matched no route); counts it as in progress."""
@@ -330,7 +330,7 @@ class RequestTimer:
             return
         self.handler = handler if handler else UNMATCHED
         source = self._engine._exemplar_source
-        if source is not None and not self._done:
+        if source is not None and not self.done:
             # Routing runs inside the framework, so inside a tracing middleware that may wrap the app more
             # tightly than this one does: its span can be over by the time the request finishes here.
             self._trace = source()
@@ -346,18 +346,18 @@ class RequestTimer:
 
     def cancel(self) -> None:
         """Forget this request (a view opted out of tracking): undo in-progress, record nothing."""
-        if self._done:
+        if self.done:
             return
-        self._done = True
+        self.done = True
         for g in self._in_progress or ():
             g.dec()
 
     def finish(self, status: int, *, request_size: Optional[float] = None, response_size: Optional[float] = None,
                exception: Optional[BaseException] = None) -> None:
         """Record the outcome; later calls are ignored, so adapters may call it from several exit paths."""
-        if self._done:
+        if self.done:
             return
-        self._done = True
+        self.done = True
         now = perf_counter()
         duration = now - self.started
         if self.handler is None:

@@ -123,6 +123,8 @@ class WSGIInstrumentation:
             environ.setdefault(EXCEPTION_KEY, exc)
 
         def finish(size: int) -> None:
+            if timer.done:  # the body's last chunk and its close() both end the request
+                return
             if environ.get(SKIP_KEY):
                 timer.cancel()
                 return
