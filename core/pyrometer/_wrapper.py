@@ -412,26 +412,51 @@ class MetricWrapperBase(_MetricMethods, Collector):
                 setattr(self, name, attr.fget(self))  # a view serving the cell interface (``_value``, ...)
 
     def _make_child_cls(self, mixin: Optional[type], slots: Tuple[str, ...]) -> type:
-        """The class of this parent's children: its type's slotted methods class plus ``slots``.
+        """The class of this parent's children: its type's slotted methods plus ``slots``.
 
         Built from the methods class rather than from the metric class, a child has
-        no instance dict or weakref slot (40 bytes a child on CPython 3.11), and is
-        registered as a virtual subclass so that ``isinstance(child, Counter)`` holds.
-        A user's subclass of a metric type has methods of its own: its children
-        subclass it instead, and keep their value in a cell (``mixin`` is not used).
+        no instance dict or weakref slot (40 bytes a child on CPython 3.11). It derives
+        from one class per metric type that is registered as a virtual subclass of the
+        type, so ``isinstance(child, Counter)`` holds. A user's subclass of a metric
+        type has methods of its own: its children subclass it instead, and keep their
+        value in a cell (``mixin`` is not used).
         """
         base = type(self)
-        methods = base.__dict__.get("_methods")
         attrs = dict(self._child_fields(), __slots__=("_labelvalues", "_lbl", *slots),
                      __module__=base.__module__, __qualname__=base.__qualname__)
-        if methods is None:
+        child_base = _child_base(base)
+        if child_base is None:
             return type(base.__name__, (base,), attrs)
-        cls = type(base.__name__, (methods,) if mixin is None else (mixin, methods), attrs)
-        base.register(cls)  # type: ignore[attr-defined]
-        return cls
+        return type(base.__name__, (child_base,) if mixin is None else (mixin, child_base), attrs)
 
     def _child_fields(self) -> Dict[str, Any]:
         """What every child of this parent shares; subclasses add their own."""
         return {"_name": self._name, "_labelnames": self._labelnames, "_documentation": self._documentation,
                 "_unit": self._unit, "_label_order": self._label_order, "_fast_names": self._fast_names,
                 "_metrics": None, "_lock": None}
+
+
+_child_bases: Dict[type, type] = {}
+_child_bases_lock = Lock()
+
+
+def _child_base(metric_type: type) -> Optional[type]:
+    """The slotted base of all children of one of pyrometer's metric types (``None`` for a user's subclass).
+
+    Registered once per type rather than once per parent: every ABC registration
+    empties the negative isinstance caches of all ABCs in the process.
+    """
+    found = _child_bases.get(metric_type)
+    if found is not None:
+        return found
+    methods = metric_type.__dict__.get("_methods")
+    if methods is None:
+        return None
+    with _child_bases_lock:
+        found = _child_bases.get(metric_type)
+        if found is None:
+            found = type(metric_type.__name__, (methods,), {
+                "__slots__": (), "__module__": metric_type.__module__, "__qualname__": metric_type.__qualname__})
+            metric_type.register(found)  # type: ignore[attr-defined]
+            _child_bases[metric_type] = found
+    return found

@@ -468,3 +468,18 @@ def test_summary_children_keep_count_and_sum_inline_and_serve_the_cell_interface
     inline = values._GIL_ATOMIC
     assert type(child._count) is (values.InlineSummaryCount if inline else values.MutexValue)
     assert type(u._sum) is (values.InlineSummarySum if inline else values.MutexValue)
+
+
+def test_new_labelled_metrics_do_not_keep_emptying_every_abc_cache(registry: CollectorRegistry) -> None:
+    """Children are virtual subclasses through one registered base per type, not one registration per metric.
+
+    Every ``ABC.register`` empties the negative isinstance caches of all ABCs in the process, so a
+    registration per labelled metric would tax ``isinstance(x, Mapping)`` and the like across the app.
+    """
+    import abc
+
+    Counter("warmup", "W.", ["a"], registry=registry).labels("x")  # this type's base may be new here
+    token = abc.get_cache_token()
+    children = [Counter(f"c{i}", "C.", ["a"], registry=registry).labels("x") for i in range(20)]
+    assert abc.get_cache_token() == token
+    assert all(isinstance(c, Counter) for c in children)
