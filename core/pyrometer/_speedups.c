@@ -19,9 +19,25 @@
 #define CLOCK_PUBLIC_API 1
 #elif defined(__linux__)
 #define CLOCK_LINUX 1  /* perf_counter on Linux is clock_gettime(CLOCK_MONOTONIC) before 3.13 */
-#else
-static PyObject *perf_counter_func;  /* elsewhere: call time.perf_counter itself */
 #endif
+
+static PyObject *perf_counter_func;  /* time.perf_counter: the clock elsewhere, and the unpatched default_timer */
+static PyObject *context_managers;   /* pyrometer.context_managers, once it is imported */
+static PyObject *default_timer_name; /* "default_timer", interned */
+static PyObject *context_managers_name;
+
+/* Store what clock() returns, as a double, in *out; -1 with an exception set on failure. */
+static int
+call_clock(PyObject *clock, double *out)
+{
+    PyObject *now = PyObject_CallNoArgs(clock);
+    if (now == NULL) {
+        return -1;
+    }
+    *out = PyFloat_AsDouble(now);
+    Py_DECREF(now);
+    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
 
 /* Store the perf_counter clock, in seconds, in *out; -1 with an exception set on failure. */
 static int
@@ -43,13 +59,7 @@ read_clock(double *out)
     *out = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
     return 0;
 #else
-    PyObject *now = PyObject_CallNoArgs(perf_counter_func);
-    if (now == NULL) {
-        return -1;
-    }
-    *out = PyFloat_AsDouble(now);
-    Py_DECREF(now);
-    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+    return call_clock(perf_counter_func, out);
 #endif
 }
 
@@ -58,9 +68,49 @@ typedef struct {
     PyObject *metric;         /* `_metric`: labels() replaces it */
     PyObject *callback_name;  /* `_callback_name` */
     PyObject *duration;       /* `duration`: None until the block ends */
+    PyObject *clock;          /* a patched context_managers.default_timer, or NULL for perf_counter's clock */
     double start;
     int started;              /* __exit__ without __enter__ fails, as the Python class does */
 } TimerObject;
+
+/* The pure-Python Timer calls the module global `default_timer`, which tests patch for fixed durations;
+ * this one honours such a patch too (looked up at __enter__, kept for __exit__). Unpatched, the global
+ * is time.perf_counter and the clock is read directly. -1 with an exception set on failure. */
+static int
+choose_clock(TimerObject *self)
+{
+    PyObject *current;
+
+    if (context_managers == NULL) {
+        context_managers = PyImport_GetModule(context_managers_name);
+        if (context_managers == NULL) {  /* this module used on its own: perf_counter's clock */
+            Py_CLEAR(self->clock);
+            return PyErr_Occurred() ? -1 : 0;
+        }
+    }
+    current = PyDict_GetItemWithError(PyModule_GetDict(context_managers), default_timer_name);
+    if (current == NULL) {
+        if (!PyErr_Occurred()) {  /* deleted: what the Python Timer would meet */
+            PyErr_SetString(PyExc_NameError, "name 'default_timer' is not defined");
+        }
+        return -1;
+    }
+    if (current == perf_counter_func) {
+        Py_CLEAR(self->clock);
+    }
+    else {
+        Py_INCREF(current);
+        Py_XSETREF(self->clock, current);
+    }
+    return 0;
+}
+
+/* The chosen clock, in seconds, in *out; -1 with an exception set on failure. */
+static int
+read_timer_clock(TimerObject *self, double *out)
+{
+    return self->clock == NULL ? read_clock(out) : call_clock(self->clock, out);
+}
 
 static PyObject *
 Timer_create(PyTypeObject *type, PyObject *metric, PyObject *callback_name)
@@ -130,6 +180,7 @@ Timer_traverse(TimerObject *self, visitproc visit, void *arg)
     Py_VISIT(self->metric);
     Py_VISIT(self->callback_name);
     Py_VISIT(self->duration);
+    Py_VISIT(self->clock);
     return 0;
 }
 
@@ -139,6 +190,7 @@ Timer_clear(TimerObject *self)
     Py_CLEAR(self->metric);
     Py_CLEAR(self->callback_name);
     Py_CLEAR(self->duration);
+    Py_CLEAR(self->clock);
     return 0;
 }
 
@@ -165,7 +217,7 @@ check_set(PyObject *field, const char *name)
 static PyObject *
 Timer_enter(TimerObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (read_clock(&self->start) < 0) {
+    if (choose_clock(self) < 0 || read_timer_clock(self, &self->start) < 0) {
         return NULL;
     }
     self->started = 1;
@@ -174,7 +226,7 @@ Timer_enter(TimerObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-Timer_exit(TimerObject *self, PyObject *const *args, Py_ssize_t nargs)
+Timer_exit(TimerObject *self, PyObject *const *Py_UNUSED(args), Py_ssize_t nargs)
 {
     double end, seconds;
     PyObject *duration, *metric, *name, *result;
@@ -187,7 +239,7 @@ Timer_exit(TimerObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_AttributeError, "_start");
         return NULL;
     }
-    if (read_clock(&end) < 0) {
+    if (read_timer_clock(self, &end) < 0) {
         return NULL;
     }
     seconds = end - self->start;
@@ -374,7 +426,6 @@ PyInit__speedups(void)
 {
     PyObject *module;
 
-#if !defined(CLOCK_PUBLIC_API) && !defined(CLOCK_LINUX)
     if (perf_counter_func == NULL) {
         PyObject *time_module = PyImport_ImportModule("time");
         if (time_module == NULL) {
@@ -386,7 +437,13 @@ PyInit__speedups(void)
             return NULL;
         }
     }
-#endif
+    if (default_timer_name == NULL && (default_timer_name = PyUnicode_InternFromString("default_timer")) == NULL) {
+        return NULL;
+    }
+    if (context_managers_name == NULL
+        && (context_managers_name = PyUnicode_InternFromString("pyrometer.context_managers")) == NULL) {
+        return NULL;
+    }
     if (PyType_Ready(&TimerType) < 0) {
         return NULL;
     }

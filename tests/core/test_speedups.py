@@ -371,3 +371,21 @@ def test_c_bucket_key_declines_exactly_where_python_does(magnitude: float) -> No
         _c_bucket_key("1.5", 8.0)
     with pytest.raises(TypeError, match="bucket_key expected 2 arguments, got 1"):
         _c_bucket_key(1.5)
+
+
+def test_a_patched_default_timer_gives_the_durations(timer_cls: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests patch ``context_managers.default_timer`` for fixed durations; both Timers read the patched clock."""
+    ticks = iter([10.0, 12.5, 20, 21])
+    monkeypatch.setattr(context_managers, "default_timer", lambda: next(ticks))
+    h = Histogram("patched", "P.", buckets=[1, 5], registry=None)
+    with h.time() as timer:
+        pass
+    assert timer.duration == 2.5
+    with h.time() as timer:  # ints are fine too
+        pass
+    assert timer.duration == 1.0
+    assert h._value.snapshot() == ([1.0, 2.0, 2.0], 3.5)  # 1.0 is in le="1", 2.5 in le="5"
+    monkeypatch.undo()
+    with h.time() as timer:  # back to the real clock
+        pass
+    assert 0.0 <= timer.duration < 1.0
